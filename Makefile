@@ -1,0 +1,99 @@
+# imager — build, payload, tests. See README.md for the two commands that matter.
+OUT     ?= out
+CACHE   ?= $(OUT)/cache
+BUILD   := $(OUT)/build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+ARCHES  ?= amd64 arm64
+
+CC      ?= gcc
+PKGS    := libsquashfs1 libarchive libzstd liblzma zlib openssl yaml-0.1 fdisk libisoburn-1
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS  = -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -D_GNU_SOURCE \
+              -DIMAGER_SOURCE_DIR='"$(CURDIR)"' -DIMAGER_PREFIX='"$(PREFIX)"' \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_SRCS       := $(sort $(wildcard lib/*.c))
+IMAGER_SRCS    := $(sort $(wildcard imager/*.c))
+INSTALLER_SRCS := $(sort $(wildcard installer/*.c))
+UNIT_SRCS      := $(sort $(wildcard tests/unit/test_*.c))
+HEADERS        := $(wildcard include/imager/*.h lib/*.h imager/*.h installer/*.h)
+
+LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS_SAN  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps payload check unit e2e install clean iso format help
+all: deps bin/imager bin/installer $(BUILD)/libimager.a
+
+help:
+	@echo "targets: deps all payload iso check unit e2e install clean format"
+
+# Debian packages needed to build and test; installs only the missing ones.
+deps:
+	@pkgs/deps.sh
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+$(BUILD)/libimager.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcsD $@ $^
+
+$(BUILD)/libimager-san.a: $(LIB_OBJS_SAN)
+	@rm -f $@
+	ar rcsD $@ $^
+
+bin/imager: $(IMAGER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libimager.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+bin/installer: $(INSTALLER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libimager.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# Sanitizer builds of the programs, used by the tests.
+$(BUILD)/san/bin/imager: $(IMAGER_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/libimager-san.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/san/bin/installer: $(INSTALLER_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/libimager-san.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libimager-san.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libimager-san.a $(LIBS) -lcmocka
+
+# Default inputs (kernel, stubs, GRUB images, reference initramfs) from Debian packages.
+payload: all
+	@OUT=$(OUT) CACHE=$(CACHE) pkgs/payload.sh $(ARCHES)
+
+unit: deps $(UNIT_BINS)
+e2e: payload $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer
+
+check: deps all $(UNIT_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload
+	@OUT=$(OUT) BUILD=$(BUILD) tests/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/imager
+	install -m 0755 bin/imager bin/installer $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(BUILD)/libimager.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 include/imager/*.h $(DESTDIR)$(PREFIX)/include/imager/
+	@for a in $(ARCHES); do if [ -d $(OUT)/install/$$a ]; then \
+		install -d $(DESTDIR)$(PREFIX)/share/imager/install; \
+		cp -R $(OUT)/install/$$a $(DESTDIR)$(PREFIX)/share/imager/install/; fi; done
+
+format:
+	clang-format -i $(LIB_SRCS) $(IMAGER_SRCS) $(INSTALLER_SRCS) $(UNIT_SRCS) include/imager/*.h pkgs/init/*.c
+
+clean:
+	rm -rf bin $(BUILD)

@@ -1,0 +1,16 @@
+/* One verb per file: each returns a process exit code (enum im_exit) and prints
+ * its own errors as one line "imager: <message>" on stderr. */
+#ifndef IMAGER_COMMANDS_H
+#define IMAGER_COMMANDS_H
+
+int imager_cmd_build(int argc, char **argv);       /* imager PROFILE|- [flags]  (build.c) */
+int imager_cmd_meta(int argc, char **argv);        /* imager meta encode|decode (meta_cmd.c) */
+int imager_cmd_profiles(int argc, char **argv);    /* imager profiles           (profiles_cmd.c) */
+int imager_cmd_mksquashfs(int argc, char **argv);  /* imager mksquashfs DIR OUT (pack.c) */
+int imager_cmd_mkinitramfs(int argc, char **argv); /* imager mkinitramfs DIR OUT (pack.c) */
+
+/* Print "imager: <msg>" for a failed call and return its exit code. */
+struct im_error;
+int imager_report(const struct im_error *err);
+
+#endif

@@ -1,0 +1,51 @@
+/* imager: entry point and verb dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "imager/error.h"
+
+int imager_report(const struct im_error *err)
+{
+	fprintf(stderr, "imager: %s\n", err->msg[0] ? err->msg : "unknown error");
+	return err->code ? err->code : IM_EXIT_INTERNAL;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: imager PROFILE|- [flags]     build boot assets from a profile\n"
+	      "       imager profiles              list the built-in profiles\n"
+	      "       imager meta encode|decode    META values (see imager meta --help)\n"
+	      "       imager mksquashfs DIR OUT    pack a folder as a reproducible squashfs\n"
+	      "       imager mkinitramfs DIR OUT   pack a folder as a compressed newc initramfs\n"
+	      "Run 'imager VERB --help' for a verb's flags.\n",
+	      f);
+}
+
+struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+
+static const struct verb verbs[] = {
+	{"mksquashfs", imager_cmd_mksquashfs},
+	{"mkinitramfs", imager_cmd_mkinitramfs},
+	{"meta", imager_cmd_meta},
+	{"profiles", imager_cmd_profiles},
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return IM_EXIT_INVALID;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].fn(argc - 1, argv + 1);
+	return imager_cmd_build(argc, argv);
+}

@@ -1,0 +1,29 @@
+/* Outputs are written under a temporary name in the destination folder and renamed
+ * into place only when complete, so a failure never leaves a half-written file. */
+#ifndef IMAGER_OUTFILE_H
+#define IMAGER_OUTFILE_H
+
+#include <stddef.h>
+
+#include "imager/error.h"
+
+struct im_outfile {
+	int fd;
+	char *path; /* final name */
+	char *tmp;  /* temporary name in the same folder */
+};
+
+/* Create "<dir>/.<base>.XXXXXX" next to `path`. The final file gets mode 0666 & ~umask. */
+int im_outfile_open(struct im_outfile *o, const char *path, struct im_error *err);
+/* fsync, close and rename over `path`. On failure the temporary file is removed. */
+int im_outfile_commit(struct im_outfile *o, struct im_error *err);
+/* Close and remove the temporary file; safe to call after commit or twice. */
+void im_outfile_abort(struct im_outfile *o);
+
+/* write() the whole buffer, retrying on EINTR/short writes. */
+int im_write_all(int fd, const void *buf, size_t len, const char *what, struct im_error *err);
+/* pwrite() the whole buffer at an offset. */
+int im_pwrite_all(int fd, const void *buf, size_t len, long long off, const char *what,
+		  struct im_error *err);
+
+#endif

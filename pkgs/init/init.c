@@ -1,0 +1,550 @@
+/*
+ * /init of the reference initramfs: runs as PID 1, sets up the bare minimum (devtmpfs, proc,
+ * sysfs, modules), mounts the read-only root squashfs, prints one machine-readable line per
+ * fact (`IMAGER-REPORT key=value`) for the tests, and powers off.
+ *
+ * There is no shell and no other binary in the initramfs, so this program must do
+ * everything itself and must never stop on a recoverable error: a report line that says
+ * what failed is worth more to a test than a kernel panic.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#define REPORT_PREFIX "IMAGER-REPORT "
+#define CMDLINE_MAX   4096 /* larger than any architecture's COMMAND_LINE_SIZE */
+#define REPORT_MAX    (CMDLINE_MAX + 256)
+#define ERR_MAX	      192 /* failure reasons: "step path: strerror" */
+
+#define MODULES_LIST   "/etc/modules.load"
+#define ROOTFS_IMAGE   "/rootfs.sqsh"
+#define ROOTFS_DIR     "/rootfs"
+#define ROOTFS_MARKER  ROOTFS_DIR "/etc/imager-rootfs"
+#define EFI_DIR	       "/sys/firmware/efi"
+#define EFIVARS_DIR    EFI_DIR "/efivars"
+#define SECUREBOOT_VAR EFIVARS_DIR "/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+#define PCR11_SHA256   "/sys/class/tpm/tpm0/pcr-sha256/11"
+
+/* ---- output ------------------------------------------------------------------------- */
+
+/*
+ * Writes the whole buffer. A console write normally completes in one call, which keeps a
+ * line from being interleaved with kernel messages; the loop only covers the odd short write.
+ */
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* A human-readable diagnostic on the console ("init: ..."); tests do not parse these. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	write_all(STDERR_FILENO, line, (size_t)n);
+}
+
+/*
+ * Prints `IMAGER-REPORT key=value` as a single write to stdout. Control characters in the
+ * value are replaced so that one fact is always exactly one line for the parser.
+ */
+__attribute__((format(printf, 2, 3))) static void report(const char *key, const char *fmt, ...)
+{
+	char line[REPORT_MAX];
+	va_list ap;
+	int head = snprintf(line, sizeof(line), REPORT_PREFIX "%s=", key);
+
+	if (head < 0 || (size_t)head >= sizeof(line) - 1)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	size_t len = (size_t)head + (size_t)n;
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	for (size_t i = (size_t)head; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	line[len++] = '\n';
+	write_all(STDOUT_FILENO, line, len);
+}
+
+/* A report line that is a bare fact with no value (`IMAGER-REPORT done`). */
+static void report_flag(const char *key)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), REPORT_PREFIX "%s\n", key);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		write_all(STDOUT_FILENO, line, (size_t)n);
+}
+
+/* Records why a step failed into err (ERR_MAX bytes) and returns -1 for `return fail(...)`. */
+static int fail(char *err, const char *step, const char *path, int errnum)
+{
+	snprintf(err, ERR_MAX, "%s %s: %s", step, path, strerror(errnum));
+	return -1;
+}
+
+/* ---- small file helpers --------------------------------------------------------------- */
+
+static bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+/* Reads up to size-1 bytes of a file and NUL-terminates; returns the length or -1 (errno). */
+static ssize_t read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/* Cuts a string at its first newline (for "first line of" and one-line kernel files). */
+static void first_line(char *s)
+{
+	s[strcspn(s, "\r\n")] = '\0';
+}
+
+/* ---- kernel command line -------------------------------------------------------------- */
+
+/*
+ * Copies the next word of a command line into out (size bytes) and advances *p. Words are
+ * separated by whitespace; double quotes group spaces into a word and are removed, as the
+ * kernel does for `key="a b"` and `"key=a b"`. Returns false when no word is left.
+ */
+static bool cmdline_next_word(const char **p, char *out, size_t size)
+{
+	const char *s = *p;
+	bool quoted = false;
+	size_t len = 0;
+
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	if (!*s)
+		return false;
+	for (; *s && (quoted || !isspace((unsigned char)*s)); s++) {
+		if (*s == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (len + 1 < size)
+			out[len++] = *s;
+	}
+	out[len] = '\0';
+	*p = s;
+	return true;
+}
+
+/* True if the command line holds exactly this word (e.g. "quiet" or "imager.panic=1"). */
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+	char w[CMDLINE_MAX];
+
+	while (cmdline_next_word(&cmdline, w, sizeof(w)))
+		if (strcmp(w, word) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Unused so far; kept for the report lines that read their settings from the command line
+ * (talos.environment=INSTALLER_META_BASE64=..., extension options).
+ * Finds `key=value` (or a plain `key`, whose value is "") and copies the value into val.
+ * The last occurrence wins, so an argument appended later overrides an earlier one.
+ */
+__attribute__((unused)) static bool cmdline_get(const char *cmdline, const char *key, char *val,
+						size_t size)
+{
+	char w[CMDLINE_MAX];
+	size_t klen = strlen(key);
+	bool found = false;
+
+	while (cmdline_next_word(&cmdline, w, sizeof(w))) {
+		if (strncmp(w, key, klen) != 0 || (w[klen] != '=' && w[klen] != '\0'))
+			continue;
+		snprintf(val, size, "%s", w[klen] == '=' ? w + klen + 1 : "");
+		found = true;
+	}
+	return found;
+}
+
+/* ---- early setup ---------------------------------------------------------------------- */
+
+/* Mounts a filesystem; "already mounted" (EBUSY) is success, other errors are only told. */
+static int mount_fs(const char *src, const char *target, const char *type, unsigned long flags)
+{
+	if (mount(src, target, type, flags, NULL) == 0 || errno == EBUSY)
+		return 0;
+	say("init: mount %s on %s: %s", type, target, strerror(errno));
+	return -1;
+}
+
+/*
+ * The kernel opens /dev/console for PID 1 from the initramfs, but if that failed fds 0-2
+ * are closed and every report would vanish; reopening from devtmpfs makes sure they exist.
+ */
+static void setup_console(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i <= 2; i++)
+		if (fd != i)
+			dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+}
+
+static void mount_early_filesystems(void)
+{
+	/* The Debian kernel has no DEVTMPFS_MOUNT: /dev/loopN only appears once we mount it. */
+	mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID);
+	setup_console();
+	mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+	mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+	/* Only warnings and worse on the console, so kernel chatter doesn't split our lines. */
+	if (write_file("/proc/sys/kernel/printk", "4") < 0)
+		say("init: printk level: %s", strerror(errno));
+}
+
+/* ---- modules -------------------------------------------------------------------------- */
+
+static int load_module(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	int rc = (int)syscall(SYS_finit_module, fd, "", 0);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return (rc == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+/*
+ * Loads every module named in the list (one absolute path a line, already in dependency
+ * order, so no resolution here). A failing module is told and skipped: the report then
+ * shows which feature is missing, which is more useful than stopping.
+ */
+static void load_modules(const char *list)
+{
+	FILE *f = fopen(list, "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return; /* no list: everything needed is built in */
+	while (getline(&line, &cap, f) >= 0) {
+		char *path = line;
+		while (isspace((unsigned char)*path))
+			path++;
+		size_t len = strlen(path);
+		while (len > 0 && isspace((unsigned char)path[len - 1]))
+			path[--len] = '\0';
+		if (len == 0 || path[0] == '#')
+			continue;
+		if (load_module(path) < 0)
+			say("init: module %s: %s", path, strerror(errno));
+	}
+	free(line);
+	fclose(f);
+}
+
+/* ---- loop devices and squashfs -------------------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* devtmpfs creates /dev/loopN asynchronously after LOOP_CTL_GET_FREE, so wait up to ~2 s. */
+static int open_loop_device(const char *dev)
+{
+	for (int tries = 0;; tries++) {
+		int fd = open(dev, O_RDWR | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT || tries >= 200)
+			return fd;
+		sleep_ms(10);
+	}
+}
+
+/*
+ * Binds an open image to an open loop device, read-only and auto-clearing (the device
+ * detaches itself once the last user, i.e. the mount, goes away). LOOP_CONFIGURE does it
+ * in one step (5.8+); older kernels answer EINVAL/ENOTTY and get LOOP_SET_FD + status.
+ * Returns 0 or -1 with errno.
+ */
+static int loop_bind(int loopfd, int imgfd, const char *image)
+{
+	struct loop_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = (unsigned int)imgfd;
+	cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", image);
+	if (ioctl(loopfd, LOOP_CONFIGURE, &cfg) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOTTY)
+		return -1;
+
+	/* LOOP_SET_FD makes the device read-only by itself because imgfd is O_RDONLY. */
+	if (ioctl(loopfd, LOOP_SET_FD, imgfd) < 0)
+		return -1;
+	if (ioctl(loopfd, LOOP_SET_STATUS64, &cfg.info) < 0) {
+		int saved = errno;
+		ioctl(loopfd, LOOP_CLR_FD, 0);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Attaches an image file read-only to a free loop device and writes its path ("/dev/loopN")
+ * into dev. Returns the open loop fd: the caller closes it after mounting (with autoclear,
+ * closing without a mount releases the device again). On failure returns -1 and err says
+ * which step failed. Reused for every layer (root, extensions).
+ */
+static int loop_attach(const char *image, char *dev, size_t devsize, char *err)
+{
+	int imgfd = open(image, O_RDONLY | O_CLOEXEC);
+	if (imgfd < 0)
+		return fail(err, "open", image, errno);
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		close(imgfd);
+		return fail(err, "open", "/dev/loop-control", errno);
+	}
+
+	int loopfd = -1;
+	/* Another attacher may take "our" free device between GET_FREE and bind: try again. */
+	for (int attempt = 0; attempt < 8 && loopfd < 0; attempt++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0) {
+			fail(err, "LOOP_CTL_GET_FREE", "/dev/loop-control", errno);
+			break;
+		}
+		snprintf(dev, devsize, "/dev/loop%d", n);
+		loopfd = open_loop_device(dev);
+		if (loopfd < 0) {
+			fail(err, "open", dev, errno);
+			break;
+		}
+		if (loop_bind(loopfd, imgfd, image) == 0)
+			break;
+		int saved = errno;
+		close(loopfd);
+		loopfd = -1;
+		fail(err, "attach", dev, saved);
+		if (saved != EBUSY)
+			break;
+	}
+	close(ctl);
+	close(imgfd); /* the loop device holds its own reference to the file */
+	return loopfd;
+}
+
+static int mount_squashfs(const char *dev, const char *target, char *err)
+{
+	if (mount(dev, target, "squashfs", MS_RDONLY, NULL) < 0)
+		return fail(err, "mount squashfs", dev, errno);
+	return 0;
+}
+
+/* Loop-attaches a squashfs image and mounts it read-only on target. 0 or -1 with err. */
+static int mount_squashfs_image(const char *image, const char *target, char *err)
+{
+	char dev[32];
+	int loopfd = loop_attach(image, dev, sizeof(dev), err);
+
+	if (loopfd < 0)
+		return -1;
+	int rc = mount_squashfs(dev, target, err);
+	close(loopfd);
+	return rc;
+}
+
+/* ---- report lines --------------------------------------------------------------------- */
+
+static const char *arch_name(const char *machine)
+{
+	if (strcmp(machine, "x86_64") == 0)
+		return "amd64";
+	if (strcmp(machine, "aarch64") == 0)
+		return "arm64";
+	return machine;
+}
+
+static void report_arch(void)
+{
+	struct utsname u;
+
+	if (uname(&u) < 0)
+		report("arch", "unknown");
+	else
+		report("arch", "%s", arch_name(u.machine));
+}
+
+static void report_rootfs(void)
+{
+	char err[ERR_MAX];
+	char marker[256];
+
+	if (mount_squashfs_image(ROOTFS_IMAGE, ROOTFS_DIR, err) < 0) {
+		report("rootfs-error", "%s", err);
+		return;
+	}
+	if (read_file(ROOTFS_MARKER, marker, sizeof(marker)) < 0) {
+		fail(err, "read", ROOTFS_MARKER, errno);
+		report("rootfs-error", "%s", err);
+		return;
+	}
+	first_line(marker);
+	report("rootfs", "%s", marker);
+}
+
+/* The SecureBoot variable is 4 bytes of attributes followed by a 1-byte boolean. */
+static bool secure_boot_enabled(void)
+{
+	char buf[16];
+	ssize_t n = read_file(SECUREBOOT_VAR, buf, sizeof(buf));
+
+	return n >= 5 && buf[4] == 1;
+}
+
+/* PCR 11 is where systemd-stub measures the UKI; present only with a TPM (sysfs, 5.12+). */
+static void report_pcr11(void)
+{
+	char raw[256];
+	char hex[256];
+	size_t len = 0;
+
+	if (read_file(PCR11_SHA256, raw, sizeof(raw)) < 0)
+		return;
+	for (const char *s = raw; *s; s++)
+		if (!isspace((unsigned char)*s))
+			hex[len++] = (char)tolower((unsigned char)*s);
+	hex[len] = '\0';
+	report("pcr11-sha256", "%s", hex);
+}
+
+/* ---- main ----------------------------------------------------------------------------- */
+
+static void power_off(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+	/* Returning from PID 1 would panic the kernel; wait for the end instead. */
+	for (;;)
+		pause();
+}
+
+int main(void)
+{
+	char cmdline[CMDLINE_MAX] = "";
+
+	/* Mounting and powering off are only right for the real PID 1 (or a PID namespace). */
+	if (getpid() != 1) {
+		say("init: not running as PID 1, refusing to touch this system");
+		return 2;
+	}
+
+	mount_early_filesystems();
+	load_modules(MODULES_LIST);
+	bool efi = path_exists(EFI_DIR);
+	if (efi)
+		mount_fs("efivarfs", EFIVARS_DIR, "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+
+	if (read_file("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
+		say("init: /proc/cmdline: %s", strerror(errno));
+	first_line(cmdline);
+
+	report("boot", "ok");
+	/* PID 1 exiting panics the kernel: tests use it to simulate a broken OS. */
+	if (cmdline_has(cmdline, "imager.panic=1")) {
+		report("panic", "requested");
+		exit(1);
+	}
+	report_arch();
+	report("cmdline", "%s", cmdline);
+	report_rootfs();
+	report("efi", "%d", efi);
+	report("secureboot", "%d", efi && secure_boot_enabled());
+	report_pcr11();
+	report_flag("done");
+
+	power_off();
+	return 0;
+}

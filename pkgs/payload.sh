@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Prepare the default inputs (DESIGN.md §3, §8) from Debian packages:
+#   $OUT/install/<arch>/{vmlinuz,initramfs.xz,systemd-stub.efi,systemd-boot.efi,grub/,dtb/,u-boot/}
+# Packages are cached in $CACHE/debs (a warm cache downloads nothing) and recorded in
+# $CACHE/payload.manifest (package version arch sha256). This is the one place where
+# Debian tools (apt-get, dpkg-deb, depmod, modprobe, grub-mkimage, gcc) may run.
+# Usage: pkgs/payload.sh [amd64] [arm64]
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$src/out}
+CACHE=${CACHE:-$OUT/cache}
+IMAGER=${IMAGER:-$src/bin/imager}
+ROOTFS_DIR=${ROOTFS_DIR:-$src/pkgs/rootfs}
+INIT_SRC=${INIT_SRC:-$src/pkgs/init/init.c}
+# Reproducible by default: the payload's timestamps do not depend on when it is built.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+export LC_ALL=C
+
+die() { # die CODE MESSAGE: one line, the documented exit code
+	echo "payload: $2" >&2
+	exit "$1"
+}
+log() { echo "payload: $*"; }
+
+need_input() { # the inputs we read must exist and be readable
+	[ -e "$1" ] || die 5 "$1: missing input (expected $2)"
+	[ -r "$1" ] || die 5 "$1: unreadable input (expected $2)"
+}
+
+mkdir -p "$OUT" "$CACHE/debs" "$CACHE/extract"
+OUT=$(cd "$OUT" && pwd)
+CACHE=$(cd "$CACHE" && pwd)
+
+# --- fetching -------------------------------------------------------------------------
+
+# Resolve a metapackage like linux-image-amd64 to the ABI package it depends on.
+resolve_pkg() { # ARCH PKG -> real package name
+	local arch=$1 pkg=$2
+	case $pkg in
+	linux-image-amd64 | linux-image-arm64)
+		apt-cache depends "$pkg:$arch" 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -n1
+		;;
+	*) echo "$pkg" ;;
+	esac
+}
+
+# Fetch PKG for ARCH into the cache unless the candidate version is already there;
+# prints the .deb path.
+fetch_deb() { # ARCH PKG
+	local arch=$1 pkg=$2 ver debarch file
+	ver=$(apt-cache show --no-all-versions "$pkg:$arch" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+	debarch=$(apt-cache show --no-all-versions "$pkg:$arch" 2>/dev/null | sed -n 's/^Architecture: //p' | head -n1)
+	[ -n "$ver" ] || die 5 "$pkg:$arch: not known to apt (run 'apt-get update'; arm64 needs 'dpkg --add-architecture arm64')"
+	file="$CACHE/debs/${pkg}_${ver//:/%3a}_${debarch}.deb"
+	if [ ! -s "$file" ]; then
+		log "downloading $pkg:$arch $ver" >&2
+		(cd "$CACHE/debs" && apt-get download -qq "$pkg:$arch=$ver" >/dev/null 2>&1) ||
+			die 5 "$pkg:$arch=$ver: download failed"
+		[ -s "$file" ] || die 5 "$file: expected after download"
+	fi
+	echo "$file"
+}
+
+# Extract a .deb once into $CACHE/extract/<name>/ (name from the file, so a new version
+# gets a new folder).
+extract_deb() { # DEB -> folder
+	local deb=$1 dir
+	dir="$CACHE/extract/$(basename "$deb" .deb)"
+	if [ ! -e "$dir/.done" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		dpkg-deb -x "$deb" "$dir" || die 6 "$deb: dpkg-deb -x failed"
+		touch "$dir/.done"
+	fi
+	echo "$dir"
+}
+
+declare -A EX # "arch pkg" -> extract dir (pkg as listed in packages.list)
+fetch_all() {
+	local manifest_tmp="$CACHE/.payload.manifest.tmp" arch pkg real deb
+	: >"$manifest_tmp"
+	while read -r arch pkg; do
+		case " $ARCHES " in *" $arch "*) ;; *) continue ;; esac
+		real=$(resolve_pkg "$arch" "$pkg")
+		[ -n "$real" ] || die 5 "$pkg:$arch: cannot resolve the kernel ABI package"
+		deb=$(fetch_deb "$arch" "$real")
+		EX["$arch $pkg"]=$(extract_deb "$deb")
+		printf '%s %s %s %s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" \
+			"$(dpkg-deb -f "$deb" Architecture)" "$(sha256sum "$deb" | cut -d' ' -f1)" >>"$manifest_tmp"
+	done < <(grep -v '^#' "$src/pkgs/packages.list" | grep -v '^\s*$')
+	sort -u "$manifest_tmp" >"$CACHE/payload.manifest"
+	rm -f "$manifest_tmp"
+}
+
+# --- the reference initramfs ------------------------------------------------------------
+
+kernel_release() { # extract dir -> e.g. 6.1.0-56-amd64
+	local d
+	d=$(ls -d "$1"/lib/modules/*/ 2>/dev/null | head -n1)
+	[ -n "$d" ] || die 5 "$1/lib/modules: missing in the kernel package"
+	basename "$d"
+}
+
+# Copy the modules the init loads (and their dependencies, in load order) into the stage
+# and write etc/modules.load for the init. Built-in ones need nothing.
+stage_modules() { # ARCH KDIR KREL STAGE
+	local arch=$1 kdir=$2 krel=$3 stage=$4 mods line path
+	mapfile -t mods < <(grep -v '^#' "$src/pkgs/modules-$arch.list" | tr ' ' '\n' | grep -v '^$')
+	[ -e "$kdir/lib/modules/$krel/modules.dep" ] || depmod -b "$kdir" "$krel" ||
+		die 6 "depmod failed for $kdir"
+	: >"$stage/etc/modules.load"
+	for m in "${mods[@]}"; do
+		modprobe -d "$kdir" -S "$krel" --show-depends "$m" >"$stage/.deps" 2>&1 ||
+			die 5 "kernel $krel: module $m not found ($(head -n1 "$stage/.deps"))"
+		while read -r line; do
+			case $line in
+			insmod\ *)
+				path=${line#insmod }
+				path=${path%% *}
+				path=${path#"$kdir"}
+				path=$(echo "/$path" | tr -s /)
+				grep -qx "$path" "$stage/etc/modules.load" && continue
+				mkdir -p "$stage/$(dirname "$path")"
+				cp "$kdir$path" "$stage$path"
+				echo "$path" >>"$stage/etc/modules.load"
+				;;
+			esac
+		done <"$stage/.deps"
+	done
+	rm -f "$stage/.deps"
+}
+
+build_init() { # ARCH OUTFILE
+	local cc=gcc
+	[ "$1" = arm64 ] && cc=aarch64-linux-gnu-gcc
+	[ "$1" = amd64 ] && [ "$(uname -m)" = aarch64 ] && cc=x86_64-linux-gnu-gcc
+	need_input "$INIT_SRC" "the reference init's C source"
+	"$cc" -std=gnu11 -Wall -Wextra -Werror -O2 -static -s -o "$2" "$INIT_SRC" ||
+		die 1 "$INIT_SRC: $cc failed"
+}
+
+build_initramfs() { # ARCH KDIR KREL DEST
+	local arch=$1 kdir=$2 krel=$3 dest=$4 stage="$WORK/initramfs-$1"
+	rm -rf "$stage"
+	mkdir -p "$stage"/{dev,proc,sys,rootfs,tmp,etc}
+	need_input "$ROOTFS_DIR" "the reference root tree"
+	build_init "$arch" "$stage/init"
+	"$IMAGER" mksquashfs "$ROOTFS_DIR" "$stage/rootfs.sqsh" >/dev/null || exit $?
+	stage_modules "$arch" "$kdir" "$krel" "$stage"
+	"$IMAGER" mkinitramfs "$stage" "$dest" || exit $?
+}
+
+# --- bootloaders -----------------------------------------------------------------------
+
+grub_modules() { grep -v '^#' "$src/pkgs/grub/modules.list" | tr '\n' ' '; }
+
+# grub-mkimage is run with the module folder of the downloaded package, so the images match
+# the package version recorded in the manifest, whatever GRUB the host has.
+grub_mkimage() { # MODDIR FORMAT OUT EXTRA-MODULES...
+	local moddir=$1 fmt=$2 out=$3
+	shift 3
+	need_input "$moddir" "GRUB modules"
+	# shellcheck disable=SC2046
+	grub-mkimage -d "$moddir" -O "$fmt" -o "$out" -c "$src/pkgs/grub/early.cfg" -p /grub \
+		$(grub_modules) "$@" || die 1 "grub-mkimage -O $fmt failed"
+}
+
+prepare_grub_amd64() { # DEST
+	local pc="${EX["amd64 grub-pc-bin"]}/usr/lib/grub/i386-pc"
+	local efi="${EX["amd64 grub-efi-amd64-bin"]}/usr/lib/grub/x86_64-efi"
+	mkdir -p "$1"
+	need_input "$pc/boot.img" "GRUB boot.img"
+	cp "$pc/boot.img" "$1/boot.img"
+	grub_mkimage "$pc" i386-pc "$1/core.img" biosdisk
+	grub_mkimage "$pc" i386-pc-eltorito "$1/eltorito.img" biosdisk
+	grub_mkimage "$efi" x86_64-efi "$1/grubx64.efi" efi_gop efi_uga all_video
+}
+
+prepare_grub_arm64() { # DEST
+	local efi="${EX["arm64 grub-efi-arm64-bin"]}/usr/lib/grub/arm64-efi"
+	mkdir -p "$1"
+	grub_mkimage "$efi" arm64-efi "$1/grubaa64.efi" efi_gop all_video
+}
+
+copy_sdboot() { # ARCH DEST
+	local d="${EX["$1 systemd-boot-efi"]}/usr/lib/systemd/boot/efi" sfx=x64
+	[ "$1" = arm64 ] && sfx=aa64
+	need_input "$d/linux$sfx.efi.stub" "systemd-stub"
+	cp "$d/linux$sfx.efi.stub" "$2/systemd-stub.efi"
+	cp "$d/systemd-boot$sfx.efi" "$2/systemd-boot.efi"
+}
+
+copy_arm64_boards() { # KDIR KREL DEST
+	local dtbsrc="$1/usr/lib/linux-image-$2" pkg
+	mkdir -p "$3/dtb" "$3/u-boot"
+	for v in broadcom allwinner rockchip; do
+		need_input "$dtbsrc/$v" "device trees"
+		cp -R "$dtbsrc/$v" "$3/dtb/"
+	done
+	for pkg in u-boot-rpi u-boot-sunxi u-boot-rockchip; do
+		cp -R "${EX["arm64 $pkg"]}/usr/lib/u-boot/." "$3/u-boot/"
+	done
+}
+
+# --- per architecture --------------------------------------------------------------------
+
+prepare_arch() { # ARCH
+	local arch=$1 kdir krel dest="$OUT/install/.$1.tmp" final="$OUT/install/$1"
+	kdir="${EX["$arch linux-image-$arch"]}"
+	krel=$(kernel_release "$kdir")
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	log "$arch: kernel $krel"
+	cp "$kdir/boot/vmlinuz-$krel" "$dest/vmlinuz"
+	echo "$krel" >"$dest/kernel.release"
+	build_initramfs "$arch" "$kdir" "$krel" "$dest/initramfs.xz"
+	copy_sdboot "$arch" "$dest"
+	"prepare_grub_$arch" "$dest/grub"
+	[ "$arch" = arm64 ] && copy_arm64_boards "$kdir" "$krel" "$dest"
+	# Replace the previous folder only now that everything is in place.
+	rm -rf "$final"
+	mv "$dest" "$final"
+	log "$arch: ready in $final"
+}
+
+ARCHES=${*:-amd64 arm64}
+[ -x "$IMAGER" ] || die 5 "$IMAGER: missing (run 'make all' first)"
+WORK=$(mktemp -d "$OUT/.payload-work.XXXXXX")
+trap 'rm -rf "$WORK"; for a in $ARCHES; do rm -rf "$OUT/install/.$a.tmp"; done' EXIT
+mkdir -p "$OUT/install"
+fetch_all
+for a in $ARCHES; do
+	prepare_arch "$a"
+done

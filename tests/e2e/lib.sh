@@ -1,0 +1,106 @@
+# Shared helpers of the end-to-end tests: TAP output, checks, QEMU boots.
+# Each test script sources this file, prints TAP lines and exits 0 (failures are lines).
+set -uo pipefail
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUT=${OUT:-out}
+case $OUT in /*) ;; *) OUT="$SRC/$OUT" ;; esac
+INSTALL=${INSTALL:-$OUT/install}
+IMAGER=${IMAGER:-$SRC/bin/imager}
+INSTALLER=${INSTALLER:-$SRC/bin/installer}
+T=$(mktemp -d "${TMPDIR:-/tmp}/imager-e2e.XXXXXX")
+QEMU_PIDS=()
+cleanup_e2e() {
+	local p
+	for p in "${QEMU_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup_e2e EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() {
+	echo "not ok - $1"
+	shift
+	local l
+	for l in "$@"; do echo "#   $l"; done
+}
+skip() { echo "ok - $1 # SKIP $2"; }
+
+# check DESC CMD...: ok when CMD succeeds; otherwise show its output.
+check() {
+	local desc=$1
+	shift
+	if "$@" >"$T/check.out" 2>&1; then
+		ok "$desc"
+	else
+		not_ok "$desc" "command: $*" "$(head -c 2000 "$T/check.out")"
+	fi
+}
+
+# expect_eq DESC GOT WANT
+expect_eq() {
+	if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
+}
+
+# expect_fail DESC WANT_CODE WANT_MSG_REGEX NO_OUTPUT_PATH CMD...: a failing command must
+# exit with WANT_CODE, print one stderr line matching the regex, and leave no output.
+expect_fail() {
+	local desc=$1 code=$2 re=$3 path=$4 rc lines
+	shift 4
+	"$@" >"$T/fail.out" 2>"$T/fail.err"
+	rc=$?
+	lines=$(grep -c . "$T/fail.err")
+	if [ $rc -ne "$code" ]; then
+		not_ok "$desc" "exit $rc, want $code" "stderr: $(head -c 500 "$T/fail.err")"
+	elif [ "$lines" -ne 1 ] || ! grep -Eq -- "$re" "$T/fail.err"; then
+		not_ok "$desc" "want one stderr line matching: $re" "stderr: $(head -c 500 "$T/fail.err")"
+	elif [ -n "$path" ] && compgen -G "$path" >/dev/null; then
+		not_ok "$desc" "output left behind: $(compgen -G "$path" | head -3 | tr '\n' ' ')"
+	else
+		ok "$desc"
+	fi
+}
+
+# --- QEMU ------------------------------------------------------------------------------
+# qemu_run LOG CAP_SECONDS QEMU-BINARY ARGS...: boot with serial to LOG, stop as soon as
+# the init reports `done` (or QEMU exits, or CAP passes); QEMU is always killed by PID.
+qemu_run() {
+	local log=$1 cap=$2 pid i
+	shift 2
+	: >"$log"
+	timeout --kill-after=5 "$cap" "$@" -accel tcg -nographic -no-reboot -monitor none \
+		-serial "file:$log" </dev/null >"$log.qemu" 2>&1 &
+	pid=$!
+	QEMU_PIDS+=("$pid")
+	for ((i = 0; i < cap * 4; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		if grep -q "IMAGER-REPORT done" "$log" 2>/dev/null; then
+			# give the init a moment to power off cleanly, then make sure it is gone
+			for ((j = 0; j < 20; j++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+			break
+		fi
+		sleep 0.25
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
+	grep -q "IMAGER-REPORT done" "$log"
+}
+
+# report LOG KEY: the value of the first "IMAGER-REPORT KEY=value" line.
+report() {
+	sed -n "s/.*IMAGER-REPORT $2=\(.*\)\$/\1/p" "$1" | head -n1
+}
+
+# Direct kernel boots (-kernel/-initrd/-append) of an arch's inputs folder.
+boot_direct() { # ARCH LOG KERNEL INITRD APPEND
+	local arch=$1 log=$2 k=$3 i=$4 append=$5
+	case $arch in
+	amd64) qemu_run "$log" 90 qemu-system-x86_64 -m 1024 -net none \
+		-kernel "$k" -initrd "$i" -append "console=ttyS0 panic=1 $append" ;;
+	arm64) qemu_run "$log" 90 qemu-system-aarch64 -M virt -cpu cortex-a57 -m 1024 -net none \
+		-kernel "$k" -initrd "$i" -append "console=ttyAMA0 panic=1 $append" ;;
+	esac
+}
+
+# tail of a serial log for a failure message
+log_tail() { tail -n 15 "$1" | sed 's/^/serial: /'; }
