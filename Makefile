@@ -44,6 +44,9 @@ $(BUILD)/san/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
+# The built-in profiles are embedded with .incbin: rebuild when one changes.
+$(BUILD)/obj/lib/profile_builtin.o $(BUILD)/san/lib/profile_builtin.o: $(wildcard profiles/*.yaml)
+
 $(BUILD)/libimager.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcsD $@ $^
@@ -76,6 +79,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libimager-san.a $(HEADERS)
 # Default inputs (kernel, stubs, GRUB images, reference initramfs) from Debian packages.
 payload: all
 	@OUT=$(OUT) CACHE=$(CACHE) pkgs/payload.sh $(ARCHES)
+
+# The README's main job. The ISO output is not implemented yet: until it is, this runs the
+# most complete output that exists (the payload) and says so.
+iso: payload
+	@echo "make iso: the ISO output is not implemented yet; built the most complete output" \
+	      "that exists: the default inputs and reference payload in $(OUT)/install/<arch>/"
 
 unit: deps $(UNIT_BINS)
 e2e: payload $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer

@@ -13,7 +13,7 @@ int im_source_date_epoch(int64_t *out, struct im_error *err)
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0 || s[0] == '-' || s[0] == '+')
+	if (errno || *end || v < 0 || s[0] < '0' || s[0] > '9')
 		return im_fail(err, IM_EXIT_INVALID,
 			       "SOURCE_DATE_EPOCH=\"%s\": expected a non-negative integer (seconds)",
 			       s);

@@ -16,6 +16,7 @@ INIT_SRC=${INIT_SRC:-$src/pkgs/init/init.c}
 # Reproducible by default: the payload's timestamps do not depend on when it is built.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export LC_ALL=C
+HOST_ARCH=$(dpkg --print-architecture)
 
 die() { # die CODE MESSAGE: one line, the documented exit code
 	echo "payload: $2" >&2
@@ -34,24 +35,58 @@ CACHE=$(cd "$CACHE" && pwd)
 
 # --- fetching -------------------------------------------------------------------------
 
-# Resolve a metapackage like linux-image-amd64 to the ABI package it depends on.
-resolve_pkg() { # ARCH PKG -> real package name
-	local arch=$1 pkg=$2
-	case $pkg in
-	linux-image-amd64 | linux-image-arm64)
-		apt-cache depends "$pkg:$arch" 2>/dev/null |
-			sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -n1
-		;;
-	*) echo "$pkg" ;;
-	esac
+# apt-cache costs over a second per call, so ask it once for everything.
+declare -A REAL VER DEBARCH # "arch pkg" -> ABI package; "arch real" -> version, .deb arch
+query_apt() { # reads "arch pkg" lines of packages.list for $ARCHES
+	local arch pkg cur="" line q=()
+	while read -r arch pkg; do
+		REAL["$arch $pkg"]=$pkg
+		case $pkg in linux-image-amd64 | linux-image-arm64) q+=("$pkg:$arch") ;; esac
+	done < <(wanted)
+	# A kernel metapackage (linux-image-ARCH) -> the ABI package it depends on.
+	if [ ${#q[@]} -gt 0 ]; then
+		while IFS= read -r line; do
+			case $line in
+			" "*"Depends: linux-image-"[0-9]*)
+				[ -n "$cur" ] || continue
+				line=${line#*Depends: }
+				REAL["$cur"]=${line%%:*}
+				cur=""
+				;;
+			" "*) ;;
+			*:*) cur="${line#*:} ${line%%:*}" ;;
+			*) cur="$HOST_ARCH $line" ;;
+			esac
+		done < <(apt-cache depends "${q[@]}" 2>/dev/null)
+	fi
+	q=()
+	for k in "${!REAL[@]}"; do q+=("${REAL[$k]}:${k%% *}"); done
+	local p="" v="" a=""
+	while IFS= read -r line; do
+		case $line in
+		"Package: "*) p=${line#Package: } ;;
+		"Version: "*) v=${line#Version: } ;;
+		"Architecture: "*) a=${line#Architecture: } ;;
+		"")
+			[ -n "$p" ] && [ -z "${VER["$a $p"]:-}" ] && { VER["$a $p"]=$v; DEBARCH["$a $p"]=$a; }
+			p="" v="" a=""
+			;;
+		esac
+	done < <(apt-cache show --no-all-versions "${q[@]}" 2>/dev/null; echo)
 }
 
-# Fetch PKG for ARCH into the cache unless the candidate version is already there;
-# prints the .deb path.
-fetch_deb() { # ARCH PKG
+wanted() { # the "arch pkg" lines of packages.list for $ARCHES
+	local arch pkg
+	while read -r arch pkg; do
+		case " $ARCHES " in *" $arch "*) echo "$arch $pkg" ;; esac
+	done < <(grep -v '^#' "$src/pkgs/packages.list" | grep -v '^\s*$')
+}
+
+# Fetch PKG for ARCH into the cache unless that version is already there; prints the path.
+fetch_deb() { # ARCH PKG (the ABI package for kernels)
 	local arch=$1 pkg=$2 ver debarch file
-	ver=$(apt-cache show --no-all-versions "$pkg:$arch" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
-	debarch=$(apt-cache show --no-all-versions "$pkg:$arch" 2>/dev/null | sed -n 's/^Architecture: //p' | head -n1)
+	ver=${VER["$arch $pkg"]:-}
+	debarch=${DEBARCH["$arch $pkg"]:-}
 	[ -n "$ver" ] || die 5 "$pkg:$arch: not known to apt (run 'apt-get update'; arm64 needs 'dpkg --add-architecture arm64')"
 	file="$CACHE/debs/${pkg}_${ver//:/%3a}_${debarch}.deb"
 	if [ ! -s "$file" ]; then
@@ -80,17 +115,24 @@ extract_deb() { # DEB -> folder
 declare -A EX # "arch pkg" -> extract dir (pkg as listed in packages.list)
 fetch_all() {
 	local manifest_tmp="$CACHE/.payload.manifest.tmp" arch pkg real deb
+	query_apt
 	: >"$manifest_tmp"
 	while read -r arch pkg; do
-		case " $ARCHES " in *" $arch "*) ;; *) continue ;; esac
-		real=$(resolve_pkg "$arch" "$pkg")
-		[ -n "$real" ] || die 5 "$pkg:$arch: cannot resolve the kernel ABI package"
+		real=${REAL["$arch $pkg"]}
+		[ "$real" != "$pkg" ] || [[ $pkg != linux-image-* ]] ||
+			die 5 "$pkg:$arch: cannot resolve the kernel ABI package"
 		deb=$(fetch_deb "$arch" "$real")
 		EX["$arch $pkg"]=$(extract_deb "$deb")
 		printf '%s %s %s %s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" \
 			"$(dpkg-deb -f "$deb" Architecture)" "$(sha256sum "$deb" | cut -d' ' -f1)" >>"$manifest_tmp"
-	done < <(grep -v '^#' "$src/pkgs/packages.list" | grep -v '^\s*$')
-	sort -u "$manifest_tmp" >"$CACHE/payload.manifest"
+	done < <(wanted)
+	# Keep the lines of architectures this run did not touch (`payload.sh amd64` must not
+	# drop the arm64 packages from the record).
+	if [ -e "$CACHE/payload.manifest" ]; then
+		awk -v arches=" $ARCHES " 'index(arches, " " $3 " ") == 0' "$CACHE/payload.manifest" >>"$manifest_tmp"
+	fi
+	sort -u "$manifest_tmp" >"$CACHE/payload.manifest.new"
+	mv "$CACHE/payload.manifest.new" "$CACHE/payload.manifest"
 	rm -f "$manifest_tmp"
 }
 
