@@ -1,14 +1,208 @@
-/* `imager PROFILE|- [flags]`: build an output from a profile. */
+/* `imager PROFILE|- [flags]`: load a profile (built-in name, file, or stdin), apply the
+ * Talos-compatible flags on top, finalize, print the effective profile to stderr (as Talos
+ * does) and build the output kind. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
-#include "imager/error.h"
+#include "imager/profile.h"
+#include "plan.h"
+
+enum {
+	OPT_ARCH = 256,
+	OPT_PLATFORM,
+	OPT_KIND,
+	OPT_KARG,
+	OPT_META,
+	OPT_EXT,
+	OPT_OVL_NAME,
+	OPT_OVL_IMAGE,
+	OPT_OVL_OPT,
+	OPT_BASE_INSTALLER,
+	OPT_TAR,
+	OPT_INPUTS,
+};
+
+static const struct option opts[] = {
+	{"arch", required_argument, NULL, OPT_ARCH},
+	{"platform", required_argument, NULL, OPT_PLATFORM},
+	{"output", required_argument, NULL, 'o'},
+	{"output-kind", required_argument, NULL, OPT_KIND},
+	{"extra-kernel-arg", required_argument, NULL, OPT_KARG},
+	{"meta", required_argument, NULL, OPT_META},
+	{"system-extension-image", required_argument, NULL, OPT_EXT},
+	{"overlay-name", required_argument, NULL, OPT_OVL_NAME},
+	{"overlay-image", required_argument, NULL, OPT_OVL_IMAGE},
+	{"overlay-option", required_argument, NULL, OPT_OVL_OPT},
+	{"base-installer-image", required_argument, NULL, OPT_BASE_INSTALLER},
+	{"tar-to-stdout", no_argument, NULL, OPT_TAR},
+	{"inputs", required_argument, NULL, OPT_INPUTS},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: imager PROFILE|- [flags]\n"
+	      "  PROFILE                      built-in name (imager profiles), a YAML file, or - for stdin\n"
+	      "  --arch amd64|arm64           target architecture (default amd64)\n"
+	      "  --platform NAME              platform (metal, aws, gcp, ...)\n"
+	      "  --output-kind KIND           kernel|initramfs|cmdline|uki|iso|image|installer\n"
+	      "  -o, --output DIR             output folder (default _out)\n"
+	      "  --extra-kernel-arg ARG       append ARG; console=/talos.platform= replace, -key and\n"
+	      "                               -key=value drop (repeatable)\n"
+	      "  --meta K=V|K=@FILE           META value, key 0x01..0xff or 1..255 (repeatable)\n"
+	      "  --system-extension-image P   extension folder/tar/squashfs/OCI layout (repeatable)\n"
+	      "  --overlay-name N --overlay-image P --overlay-option K=V   board overlay\n"
+	      "  --base-installer-image P     base installer bundle\n"
+	      "  --inputs DIR                 inputs folder (default $IMAGER_INPUTS, then the payload)\n"
+	      "  -q, --quiet                  do not print the effective profile\n",
+	      f);
+}
+
+/* --meta K=@FILE: the value is the file's content. */
+static int meta_flag(struct im_profile *p, const char *arg, struct im_error *err)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq[1] != '@')
+		return im_profile_set(p, "customization.metaContents", arg, err);
+	FILE *f = fopen(eq + 2, "rb");
+	if (!f)
+		return im_fail_errno(err, IM_EXIT_MISSING, "--meta %s", arg);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	fprintf(m, "%.*s", (int)(eq + 1 - arg), arg);
+	int c;
+	while ((c = fgetc(f)) != EOF)
+		fputc(c, m);
+	fclose(f);
+	fclose(m);
+	int rc = im_profile_set(p, "customization.metaContents", buf, err);
+	free(buf);
+	return rc;
+}
+
+static const char *flag_path(int opt)
+{
+	switch (opt) {
+	case OPT_ARCH: return "arch";
+	case OPT_PLATFORM: return "platform";
+	case OPT_KIND: return "output.kind";
+	case OPT_KARG: return "customization.extraKernelArgs";
+	case OPT_EXT: return "input.systemExtensions";
+	case OPT_OVL_NAME: return "overlay.name";
+	case OPT_OVL_IMAGE: return "overlay.image";
+	case OPT_OVL_OPT: return "overlay.options";
+	case OPT_BASE_INSTALLER: return "input.baseInstaller";
+	default: return NULL;
+	}
+}
+
+struct build_args {
+	const char *out_dir, *inputs;
+	int quiet;
+};
+
+/* Flags are applied in command-line order after the profile is loaded, so the profile
+ * argument is found first. */
+static int apply_flags(int argc, char **argv, struct im_profile *p, struct build_args *a,
+		       struct im_error *err)
+{
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+		const char *path = flag_path(c);
+		int rc = 0;
+		if (path)
+			rc = im_profile_set(p, path, optarg, err);
+		else if (c == OPT_META)
+			rc = meta_flag(p, optarg, err);
+		else if (c == 'o')
+			a->out_dir = optarg;
+		else if (c == OPT_INPUTS)
+			a->inputs = optarg;
+		else if (c == 'q')
+			a->quiet = 1;
+		else if (c == OPT_TAR)
+			rc = im_fail(err, IM_EXIT_UNSUPPORTED, "--tar-to-stdout: not supported yet");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int build(struct im_plan *pl, struct im_error *err)
+{
+	switch (pl->p->output.kind) {
+	case IM_PROF_KIND_CMDLINE:
+		return im_out_cmdline(pl, err);
+	case IM_PROF_KIND_KERNEL:
+		return im_out_kernel(pl, err);
+	case IM_PROF_KIND_INITRAMFS:
+		return im_out_initramfs(pl, err);
+	default:
+		return im_fail(err, IM_EXIT_UNSUPPORTED, "output kind %s: not supported yet",
+			       im_prof_kind_name(pl->p->output.kind));
+	}
+}
+
+/* The profile is the one positional argument; flags may come before or after it. */
+static int find_profile_arg(int argc, char **argv, const char **spec, struct im_error *err)
+{
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+		if (c == 'h')
+			return 1;
+		if (c == '?') {
+			opterr = 1;
+			return im_fail(err, IM_EXIT_INVALID, "unknown or incomplete flag \"%s\" (see imager --help)",
+				       argv[optind - 1]);
+		}
+	}
+	opterr = 1;
+	if (argc - optind != 1)
+		return im_fail(err, IM_EXIT_INVALID,
+			       argc - optind ? "expected one profile, got %d arguments"
+					     : "missing profile (a built-in name, a YAML file, or -)%.0d",
+			       argc - optind);
+	*spec = argv[optind];
+	return 0;
+}
 
 int imager_cmd_build(int argc, char **argv)
 {
-	(void)argc;
 	struct im_error err = {0};
-	im_fail(&err, IM_EXIT_UNSUPPORTED, "%s: building from a profile is not supported yet",
-		argv[1]);
+	struct build_args a = {.out_dir = "_out"};
+	const char *spec = NULL;
+	int rc = find_profile_arg(argc, argv, &spec, &err);
+	if (rc != 0) {
+		if (rc > 0)
+			usage(stdout);
+		return rc > 0 ? 0 : imager_report(&err);
+	}
+	struct im_profile *p = NULL;
+	struct im_plan pl = {0};
+	if (im_profile_load(spec, &p, &err) < 0 || apply_flags(argc, argv, p, &a, &err) < 0 ||
+	    im_profile_finalize(p, &err) < 0)
+		goto fail;
+	if (!a.quiet)
+		im_profile_dump(p, stderr);
+	if (im_plan_init(&pl, p, a.inputs, a.out_dir, &err) < 0)
+		goto fail;
+	pl.quiet = a.quiet;
+	if (build(&pl, &err) < 0)
+		goto fail;
+	im_plan_free(&pl);
+	im_profile_free(p);
+	return 0;
+fail:
+	im_plan_free(&pl);
+	im_profile_free(p);
 	return imager_report(&err);
 }

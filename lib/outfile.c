@@ -113,3 +113,49 @@ int im_pwrite_all(int fd, const void *buf, size_t len, long long off, const char
 	}
 	return 0;
 }
+
+int im_copy_file_to_fd(const char *src, int fd, struct im_error *err)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return im_fail_errno(err, im_exit_for_input_errno(errno), "%s", src);
+	static __thread char buf[1 << 16];
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = im_fail_errno(err, IM_EXIT_MISSING, "%s: read", src);
+			break;
+		}
+		if (n == 0 || (rc = im_write_all(fd, buf, (size_t)n, "output", err)) < 0)
+			break;
+	}
+	close(in);
+	return rc;
+}
+
+int im_output_copy(const char *src, const char *dst, struct im_error *err)
+{
+	struct im_outfile o;
+	if (im_outfile_open(&o, dst, err) < 0)
+		return -1;
+	if (im_copy_file_to_fd(src, o.fd, err) < 0) {
+		im_outfile_abort(&o);
+		return -1;
+	}
+	return im_outfile_commit(&o, err);
+}
+
+int im_output_buffer(const char *dst, const void *buf, size_t len, struct im_error *err)
+{
+	struct im_outfile o;
+	if (im_outfile_open(&o, dst, err) < 0)
+		return -1;
+	if (im_write_all(o.fd, buf, len, dst, err) < 0) {
+		im_outfile_abort(&o);
+		return -1;
+	}
+	return im_outfile_commit(&o, err);
+}

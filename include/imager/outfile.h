@@ -26,4 +26,12 @@ int im_write_all(int fd, const void *buf, size_t len, const char *what, struct i
 int im_pwrite_all(int fd, const void *buf, size_t len, long long off, const char *what,
 		  struct im_error *err);
 
+/* Append the whole content of file `src` to fd (streamed). A missing/unreadable source is
+ * IM_EXIT_MISSING naming it. */
+int im_copy_file_to_fd(const char *src, int fd, struct im_error *err);
+
+/* Write a whole output file atomically from a source file / from memory. */
+int im_output_copy(const char *src, const char *dst, struct im_error *err);
+int im_output_buffer(const char *dst, const void *buf, size_t len, struct im_error *err);
+
 #endif

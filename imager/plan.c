@@ -1,0 +1,154 @@
+/* Plan building: inputs folder lookup, input files, META and the kernel command line. */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imager/cmdline.h"
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* DESIGN §3: --inputs, else $IMAGER_INPUTS, else out/install/<arch>/ of the source tree
+ * the binary was built in, else $(PREFIX)/share/imager/install/<arch>/. */
+static int find_inputs(struct im_plan *pl, const char *flag, struct im_error *err)
+{
+	const char *env = getenv("IMAGER_INPUTS");
+	char *c = NULL;
+	if (flag || (env && *env)) {
+		const char *d = flag ? flag : env;
+		if (!is_dir(d))
+			return im_fail(err, IM_EXIT_MISSING, "%s: inputs folder not found (%s)", d,
+				       flag ? "--inputs" : "$IMAGER_INPUTS");
+		pl->inputs = strdup(d);
+		return pl->inputs ? 0 : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	}
+	if (asprintf(&c, "%s/out/install/%s", IMAGER_SOURCE_DIR, pl->arch) < 0)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (is_dir(c)) {
+		pl->inputs = c;
+		return 0;
+	}
+	free(c);
+	if (asprintf(&c, "%s/share/imager/install/%s", IMAGER_PREFIX, pl->arch) < 0)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (is_dir(c)) {
+		pl->inputs = c;
+		return 0;
+	}
+	im_fail(err, IM_EXIT_MISSING,
+		"no inputs folder for %s: give --inputs DIR or $IMAGER_INPUTS, or run 'make payload' "
+		"(looked in %s/out/install/%s and %s)",
+		pl->arch, IMAGER_SOURCE_DIR, pl->arch, c);
+	free(c);
+	return -1;
+}
+
+/* An input named by the profile, else the inputs folder's file of that name. */
+static int resolve_input(const struct im_plan *pl, const char *given, const char *name,
+			 const char *what, char **out, struct im_error *err)
+{
+	if (given)
+		*out = strdup(given);
+	else if (asprintf(out, "%s/%s", pl->inputs, name) < 0)
+		*out = NULL;
+	if (!*out)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (access(*out, R_OK) < 0)
+		return im_fail_errno(err, IM_EXIT_MISSING, "%s (%s)", *out, what);
+	return 0;
+}
+
+static int build_meta(struct im_plan *pl, struct im_error *err)
+{
+	const struct im_prof_meta_list *l = &pl->p->customization.meta_contents;
+	im_meta_init(&pl->meta);
+	for (size_t i = 0; i < l->n; i++)
+		if (im_meta_set(&pl->meta, l->v[i].key, l->v[i].value, strlen(l->v[i].value),
+				err) < 0)
+			return -1;
+	if (l->n == 0)
+		return 0;
+	pl->meta_base64 = im_meta_encode_string(&pl->meta, err);
+	return pl->meta_base64 ? 0 : -1;
+}
+
+/* Kinds booted without a META partition carry META on the command line (DESIGN §4). */
+static int meta_on_cmdline(enum im_prof_kind k)
+{
+	return k == IM_PROF_KIND_ISO || k == IM_PROF_KIND_UKI || k == IM_PROF_KIND_KERNEL ||
+	       k == IM_PROF_KIND_INITRAMFS || k == IM_PROF_KIND_CMDLINE;
+}
+
+static int build_cmdline(struct im_plan *pl, struct im_error *err)
+{
+	const struct im_profile *p = pl->p;
+	struct im_cmdline_params cp = {
+		.platform = p->platform,
+		.arch = pl->arch,
+		.secureboot = p->secureboot,
+		.meta_base64 = meta_on_cmdline(p->output.kind) ? pl->meta_base64 : NULL,
+		.user_args = (const char *const *)p->customization.extra_kernel_args.v,
+		.n_user_args = p->customization.extra_kernel_args.n,
+	};
+	struct im_cmdline *cl = im_cmdline_build(&cp, err);
+	if (!cl)
+		return -1;
+	pl->cmdline = im_cmdline_render(cl);
+	im_cmdline_free(cl);
+	return pl->cmdline ? 0 : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+}
+
+static int make_out_dir(const char *d, struct im_error *err)
+{
+	if (mkdir(d, 0755) < 0 && errno != EEXIST)
+		return im_fail_errno(err, errno == ENOENT ? IM_EXIT_MISSING : IM_EXIT_IO,
+				     "%s: cannot create output folder", d);
+	if (!is_dir(d))
+		return im_fail(err, IM_EXIT_IO, "%s: output path is not a folder", d);
+	return 0;
+}
+
+int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
+		 const char *out_dir, struct im_error *err)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->p = p;
+	pl->arch = im_prof_arch_name(p->arch);
+	pl->out_dir = strdup(out_dir);
+	if (!pl->out_dir)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (build_meta(pl, err) < 0 || build_cmdline(pl, err) < 0)
+		return -1;
+	if (p->output.kind == IM_PROF_KIND_CMDLINE)
+		return make_out_dir(out_dir, err); /* needs no input file */
+	if (find_inputs(pl, inputs_flag, err) < 0 ||
+	    resolve_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
+	    resolve_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
+			  err) < 0)
+		return -1;
+	return make_out_dir(out_dir, err);
+}
+
+void im_plan_free(struct im_plan *pl)
+{
+	free(pl->inputs);
+	free(pl->kernel);
+	free(pl->initramfs);
+	free(pl->out_dir);
+	free(pl->meta_base64);
+	free(pl->cmdline);
+	im_meta_free(&pl->meta);
+}
+
+char *im_plan_output_path(const struct im_plan *pl, const char *name)
+{
+	char *s;
+	return asprintf(&s, "%s/%s", pl->out_dir, name) < 0 ? NULL : s;
+}

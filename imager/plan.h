@@ -1,0 +1,37 @@
+/* The plan: everything an output kind needs, resolved once from the finalized profile
+ * (profile → plan → artifacts → output; no output kind reads the profile's raw inputs). */
+#ifndef IMAGER_PLAN_H
+#define IMAGER_PLAN_H
+
+#include "imager/error.h"
+#include "imager/meta.h"
+#include "imager/profile.h"
+
+struct im_plan {
+	const struct im_profile *p;
+	const char *arch;     /* "amd64" | "arm64" */
+	char *inputs;         /* the inputs folder (DESIGN §3) */
+	char *kernel;         /* paths of the resolved inputs */
+	char *initramfs;
+	char *out_dir;        /* where outputs go (created if missing) */
+	struct im_meta meta;  /* customization.metaContents */
+	char *meta_base64;    /* INSTALLER_META_BASE64 value, NULL when no META */
+	char *cmdline;        /* the rendered kernel command line */
+	int quiet;
+};
+
+/* Resolve the inputs folder, the input files and the command line. `inputs_flag` is
+ * --inputs (may be NULL). */
+int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
+		 const char *out_dir, struct im_error *err);
+void im_plan_free(struct im_plan *pl);
+
+/* "<out_dir>/<name>" (malloc'd). */
+char *im_plan_output_path(const struct im_plan *pl, const char *name);
+
+/* Output kinds (imager/out_*.c). */
+int im_out_cmdline(struct im_plan *pl, struct im_error *err);
+int im_out_kernel(struct im_plan *pl, struct im_error *err);
+int im_out_initramfs(struct im_plan *pl, struct im_error *err);
+
+#endif
