@@ -23,6 +23,7 @@ enum {
 	OPT_BASE_INSTALLER,
 	OPT_TAR,
 	OPT_INPUTS,
+	OPT_SB_KEYS,
 };
 
 static const struct option opts[] = {
@@ -39,6 +40,7 @@ static const struct option opts[] = {
 	{"base-installer-image", required_argument, NULL, OPT_BASE_INSTALLER},
 	{"tar-to-stdout", no_argument, NULL, OPT_TAR},
 	{"inputs", required_argument, NULL, OPT_INPUTS},
+	{"secureboot-keys", required_argument, NULL, OPT_SB_KEYS},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -59,6 +61,8 @@ static void usage(FILE *f)
 	      "  --overlay-name N --overlay-image P --overlay-option K=V   board overlay\n"
 	      "  --base-installer-image P     base installer bundle\n"
 	      "  --inputs DIR                 inputs folder (default $IMAGER_INPUTS, then the payload)\n"
+	      "  --secureboot-keys DIR        uki-signing-key.pem, uki-signing-cert.pem,\n"
+	      "                               pcr-signing-key.pem (imager keys makes them)\n"
 	      "  -q, --quiet                  do not print the effective profile\n",
 	      f);
 }
@@ -103,7 +107,7 @@ static const char *flag_path(int opt)
 }
 
 struct build_args {
-	const char *out_dir, *inputs;
+	const char *out_dir, *inputs, *keys;
 	int quiet;
 };
 
@@ -125,6 +129,8 @@ static int apply_flags(int argc, char **argv, struct im_profile *p, struct build
 			a->out_dir = optarg;
 		else if (c == OPT_INPUTS)
 			a->inputs = optarg;
+		else if (c == OPT_SB_KEYS)
+			a->keys = optarg;
 		else if (c == 'q')
 			a->quiet = 1;
 		else if (c == OPT_TAR)
@@ -144,6 +150,8 @@ static int build(struct im_plan *pl, struct im_error *err)
 		return im_out_kernel(pl, err);
 	case IM_PROF_KIND_INITRAMFS:
 		return im_out_initramfs(pl, err);
+	case IM_PROF_KIND_UKI:
+		return im_out_uki(pl, err);
 	default:
 		return im_fail(err, IM_EXIT_UNSUPPORTED, "output kind %s: not supported yet",
 			       im_prof_kind_name(pl->p->output.kind));
@@ -193,7 +201,7 @@ int imager_cmd_build(int argc, char **argv)
 		goto fail;
 	if (!a.quiet)
 		im_profile_dump(p, stderr);
-	if (im_plan_init(&pl, p, a.inputs, a.out_dir, &err) < 0)
+	if (im_plan_init(&pl, p, a.inputs, a.keys, a.out_dir, &err) < 0)
 		goto fail;
 	pl.quiet = a.quiet;
 	if (build(&pl, &err) < 0)

@@ -115,8 +115,39 @@ static int make_out_dir(const char *d, struct im_error *err)
 	return 0;
 }
 
+/* Talos file names in a --secureboot-keys folder (talosctl gen secureboot). */
+static int key_path(const char *given, const char *dir, const char *name, const char *what,
+		    char **out, struct im_error *err)
+{
+	if (given)
+		*out = strdup(given);
+	else if (!dir || asprintf(out, "%s/%s", dir, name) < 0)
+		*out = NULL;
+	if (!*out)
+		return im_fail(err, IM_EXIT_MISSING,
+			       "secureboot profile without %s: give --secureboot-keys DIR (with %s) "
+			       "or input.secureboot in the profile",
+			       what, name);
+	if (access(*out, R_OK) < 0)
+		return im_fail_errno(err, IM_EXIT_MISSING, "%s (%s)", *out, what);
+	return 0;
+}
+
+static int resolve_keys(struct im_plan *pl, const char *dir, struct im_error *err)
+{
+	const struct im_prof_secureboot *sb = &pl->p->input.secureboot;
+	return key_path(sb->key_path, dir, "uki-signing-key.pem", "UKI signing key", &pl->sb_key,
+			err) < 0 ||
+			       key_path(sb->cert_path, dir, "uki-signing-cert.pem",
+					"UKI signing certificate", &pl->sb_cert, err) < 0 ||
+			       key_path(sb->pcr_key_path, dir, "pcr-signing-key.pem",
+					"PCR signing key", &pl->pcr_key, err) < 0
+		       ? -1
+		       : 0;
+}
+
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
-		 const char *out_dir, struct im_error *err)
+		 const char *keys_dir, const char *out_dir, struct im_error *err)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->p = p;
@@ -128,6 +159,8 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		return -1;
 	if (p->output.kind == IM_PROF_KIND_CMDLINE)
 		return make_out_dir(out_dir, err); /* needs no input file */
+	if (p->secureboot && resolve_keys(pl, keys_dir, err) < 0)
+		return -1;
 	if (find_inputs(pl, inputs_flag, err) < 0 ||
 	    resolve_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
 	    resolve_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
@@ -144,6 +177,9 @@ void im_plan_free(struct im_plan *pl)
 	free(pl->out_dir);
 	free(pl->meta_base64);
 	free(pl->cmdline);
+	free(pl->sb_key);
+	free(pl->sb_cert);
+	free(pl->pcr_key);
 	im_meta_free(&pl->meta);
 }
 

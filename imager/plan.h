@@ -17,13 +17,15 @@ struct im_plan {
 	struct im_meta meta;  /* customization.metaContents */
 	char *meta_base64;    /* INSTALLER_META_BASE64 value, NULL when no META */
 	char *cmdline;        /* the rendered kernel command line */
+	/* Secure Boot signing material (profile input.secureboot or --secureboot-keys DIR). */
+	char *sb_key, *sb_cert, *pcr_key;
 	int quiet;
 };
 
 /* Resolve the inputs folder, the input files and the command line. `inputs_flag` is
  * --inputs (may be NULL). */
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
-		 const char *out_dir, struct im_error *err);
+		 const char *keys_dir, const char *out_dir, struct im_error *err);
 void im_plan_free(struct im_plan *pl);
 
 /* "<out_dir>/<name>" (malloc'd). */
@@ -33,5 +35,6 @@ char *im_plan_output_path(const struct im_plan *pl, const char *name);
 int im_out_cmdline(struct im_plan *pl, struct im_error *err);
 int im_out_kernel(struct im_plan *pl, struct im_error *err);
 int im_out_initramfs(struct im_plan *pl, struct im_error *err);
+int im_out_uki(struct im_plan *pl, struct im_error *err);
 
 #endif

@@ -104,3 +104,40 @@ boot_direct() { # ARCH LOG KERNEL INITRD APPEND
 
 # tail of a serial log for a failure message
 log_tail() { tail -n 15 "$1" | sed 's/^/serial: /'; }
+
+# --- UEFI -----------------------------------------------------------------------------
+# esp_with FILE EFI-NAME IMG: a FAT ESP holding FILE as EFI/BOOT/<EFI-NAME> (tests may use
+# mkfs.vfat + mtools; the imager itself never does).
+esp_with() {
+	local f=$1 name=$2 img=$3
+	rm -f "$img"
+	mkfs.vfat -C -n ESP "$img" $(( ($(stat -c %s "$f") / 1024 + 8192) )) >/dev/null &&
+		mmd -i "$img" ::/EFI ::/EFI/BOOT && mcopy -i "$img" "$f" "::/EFI/BOOT/$name"
+}
+
+# boot_uefi ARCH LOG DISK [VARS-TEMPLATE] [CODE]: boot a disk image under OVMF (q35) or
+# AAVMF (virt), with a private copy of the variable store (left at LOG.vars).
+boot_uefi() {
+	local arch=$1 log=$2 disk=$3 vars=${4:-} code=${5:-}
+	case $arch in
+	amd64)
+		vars=${vars:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+		code=${code:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+		[ -e "$log.vars" ] || cp "$vars" "$log.vars"
+		local m=q35 sec=()
+		case $code in *secboot*|*snakeoil*|*ms.fd) m=q35,smm=on
+			sec=(-global driver=cfi.pflash01,property=secure,value=on) ;; esac
+		qemu_run "$log" 150 qemu-system-x86_64 -M "$m" -m 1024 -net none "${sec[@]}" \
+			-drive if=pflash,format=raw,unit=0,readonly=on,file="$code" \
+			-drive if=pflash,format=raw,unit=1,file="$log.vars" \
+			-drive file="$disk",format=raw,if=virtio ;;
+	arm64)
+		vars=${vars:-/usr/share/AAVMF/AAVMF_VARS.fd}
+		code=${code:-/usr/share/AAVMF/AAVMF_CODE.fd}
+		[ -e "$log.vars" ] || cp "$vars" "$log.vars"
+		qemu_run "$log" 150 qemu-system-aarch64 -M virt -cpu cortex-a57 -m 1024 -net none \
+			-drive if=pflash,format=raw,unit=0,readonly=on,file="$code" \
+			-drive if=pflash,format=raw,unit=1,file="$log.vars" \
+			-drive file="$disk",format=raw,if=virtio ;;
+	esac
+}
