@@ -16,6 +16,7 @@ static void usage(FILE *f)
 	fputs("usage: imager PROFILE|- [flags]     build boot assets from a profile\n"
 	      "       imager profiles              list the built-in profiles\n"
 	      "       imager meta encode|decode    META values (see imager meta --help)\n"
+	      "       imager inspect FILE          what a UKI / EFI binary holds (--json)\n"
 	      "       imager mksquashfs DIR OUT    pack a folder as a reproducible squashfs\n"
 	      "       imager mkinitramfs DIR OUT   pack a folder as a compressed newc initramfs\n"
 	      "Run 'imager VERB --help' for a verb's flags.\n",
@@ -32,6 +33,7 @@ static const struct verb verbs[] = {
 	{"mkinitramfs", imager_cmd_mkinitramfs},
 	{"meta", imager_cmd_meta},
 	{"profiles", imager_cmd_profiles},
+	{"inspect", imager_cmd_inspect},
 };
 
 int main(int argc, char **argv)

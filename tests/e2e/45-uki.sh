@@ -48,3 +48,14 @@ for arch in amd64 arm64; do
 		"$(cat "$T/$arch.cmdline")"
 	expect_eq "$arch: rootfs marker" "$(report "$T/$arch.log" rootfs)" "$(head -n1 "$SRC/pkgs/rootfs/etc/imager-rootfs")"
 done
+
+# imager inspect reads back what was assembled.
+uki="$o/metal-amd64-uki.efi"
+if [ -e "$uki" ]; then
+	"$IMAGER" inspect "$uki" >"$T/inspect.txt" 2>&1
+	check "inspect lists .linux with its sha256" grep -Eq "^\.linux .* $(objcopy -O binary --only-section=.linux "$uki" /dev/stdout | sha256sum | cut -d' ' -f1)$" "$T/inspect.txt"
+	check "inspect shows the .uname" grep -qx "$(cat "$INSTALL/amd64/kernel.release")" "$T/inspect.txt"
+	check "inspect says unsigned" grep -qx "signer: (unsigned)" "$T/inspect.txt"
+	check "inspect --json is JSON" sh -c "'$IMAGER' inspect --json '$uki' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"arch\"]==\"amd64\" and any(s[\"name\"]==\".initrd\" for s in d[\"sections\"])'"
+fi
+expect_fail "inspect: not a PE file" 2 "^imager: .*" "" "$IMAGER" inspect "$SRC/README.md"

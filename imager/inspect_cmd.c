@@ -1,0 +1,162 @@
+/* `imager inspect FILE [--json]`: what a UKI / EFI binary holds — sections (name, VA,
+ * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. */
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "imager/authenticode.h"
+#include "imager/pe.h"
+#include "imager/readfile.h"
+
+static void json_str(FILE *f, const char *s, size_t n)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void hex(char *out, const uint8_t *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* The signer's subject from the PKCS#7 in the certificate table, or NULL. */
+static char *signer_subject(const uint8_t *buf, size_t len)
+{
+	struct im_error err = {0};
+	size_t unsigned_len, off, sig_len;
+	if (im_authenticode_locate(buf, len, "", &unsigned_len, &off, &sig_len, &err) != 0 ||
+	    sig_len <= 8)
+		return NULL;
+	/* WIN_CERTIFICATE: dwLength, wRevision, wCertificateType, then the DER (PE/COFF §4.7) */
+	const unsigned char *p = buf + off + 8;
+	PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)(sig_len - 8));
+	if (!p7)
+		return NULL;
+	char *s = NULL;
+	STACK_OF(X509) *signers = PKCS7_get0_signers(p7, NULL, 0);
+	if (signers && sk_X509_num(signers) > 0)
+		s = X509_NAME_oneline(X509_get_subject_name(sk_X509_value(signers, 0)), NULL, 0);
+	sk_X509_free(signers);
+	PKCS7_free(p7);
+	return s;
+}
+
+static const struct im_pe_section *text_section(const struct im_pe *pe, const char *name)
+{
+	const struct im_pe_section *s = im_pe_find(pe, name);
+	return s && s->file_off + (uint64_t)s->vsize <= pe->len ? s : NULL;
+}
+
+static void print_text(FILE *f, const struct im_pe *pe, const char *name, int json)
+{
+	const struct im_pe_section *s = text_section(pe, name);
+	if (!s)
+		return;
+	const char *d = (const char *)pe->buf + s->file_off;
+	size_t n = s->vsize;
+	while (n && (d[n - 1] == '\n' || d[n - 1] == 0))
+		n--;
+	if (json) {
+		fprintf(f, ",\n  \"%s\": ", name + 1);
+		json_str(f, d, n);
+	} else {
+		fprintf(f, "%s:\n%.*s\n", name, (int)n, d);
+	}
+}
+
+static void print_sections(FILE *f, const struct im_pe *pe, int json)
+{
+	if (!json)
+		fprintf(f, "%-9s %10s %10s  %s\n", "section", "va", "size", "sha256");
+	else
+		fputs("  \"sections\": [", f);
+	for (size_t i = 0; i < pe->n_sections; i++) {
+		const struct im_pe_section *s = &pe->sections[i];
+		char h[65] = "";
+		uint8_t md[32];
+		size_t n = s->vsize < s->file_size ? s->vsize : s->file_size;
+		if (s->file_off + (uint64_t)n <= pe->len &&
+		    EVP_Digest(pe->buf + s->file_off, n, md, NULL, EVP_sha256(), NULL))
+			hex(h, md, 32);
+		if (json)
+			fprintf(f, "%s\n    {\"name\": \"%s\", \"va\": %u, \"size\": %u, \"sha256\": \"%s\"}",
+				i ? "," : "", s->name, s->vaddr, s->vsize, h);
+		else
+			fprintf(f, "%-9s 0x%08x %10u  %s\n", s->name, s->vaddr, s->vsize, h);
+	}
+	if (json)
+		fputs("\n  ]", f);
+}
+
+int imager_cmd_inspect(int argc, char **argv)
+{
+	static const struct option o[] = {{"json", no_argument, NULL, 'j'},
+					  {"help", no_argument, NULL, 'h'},
+					  {NULL, 0, NULL, 0}};
+	int json = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", o, NULL)) != -1) {
+		if (c == 'j')
+			json = 1;
+		else if (c == 'h') {
+			puts("usage: imager inspect [--json] FILE.efi");
+			return 0;
+		} else
+			return IM_EXIT_INVALID;
+	}
+	struct im_error err = {0};
+	if (argc - optind != 1) {
+		im_fail(&err, IM_EXIT_INVALID, "inspect: expected one file (see imager inspect --help)");
+		return imager_report(&err);
+	}
+	const char *path = argv[optind];
+	uint8_t *buf;
+	size_t len;
+	struct im_pe pe = {0};
+	if (im_read_file(path, "file to inspect", &buf, &len, &err) < 0)
+		return imager_report(&err);
+	if (im_pe_parse(buf, len, path, &pe, &err) < 0) {
+		free(buf);
+		return imager_report(&err);
+	}
+	char *signer = signer_subject(buf, len);
+	if (json) {
+		fputs("{\n  \"file\": ", stdout);
+		json_str(stdout, path, strlen(path));
+		fprintf(stdout, ",\n  \"arch\": \"%s\",\n", im_pe_arch(&pe) ? im_pe_arch(&pe) : "unknown");
+	} else {
+		printf("file: %s\narch: %s\n", path, im_pe_arch(&pe) ? im_pe_arch(&pe) : "unknown");
+	}
+	print_sections(stdout, &pe, json);
+	for (const char *const *n = (const char *const[]){".osrel", ".cmdline", ".uname", NULL}; *n; n++)
+		print_text(stdout, &pe, *n, json);
+	if (json) {
+		fputs(",\n  \"signer\": ", stdout);
+		if (signer)
+			json_str(stdout, signer, strlen(signer));
+		else
+			fputs("null", stdout);
+		fputs("\n}\n", stdout);
+	} else {
+		printf("signer: %s\n", signer ? signer : "(unsigned)");
+	}
+	OPENSSL_free(signer);
+	im_pe_free(&pe);
+	free(buf);
+	return 0;
+}
