@@ -26,11 +26,11 @@ LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_OBJS_SAN  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps payload check unit e2e install clean iso format help
+.PHONY: all deps payload extensions check unit e2e install clean iso format help
 all: deps bin/imager bin/installer $(BUILD)/libimager.a
 
 help:
-	@echo "targets: deps all payload iso check unit e2e install clean format"
+	@echo "targets: deps all payload extensions iso check unit e2e install clean format"
 
 # Debian packages needed to build and test; installs only the missing ones.
 deps:
@@ -86,10 +86,14 @@ iso: payload
 	@echo "make iso: the ISO output is not implemented yet; built the most complete output" \
 	      "that exists: the default inputs and reference payload in $(OUT)/install/<arch>/"
 
+# Example system extensions (extensions/*/build.sh OUTDIR ARCH) into $(OUT)/extensions/.
+extensions: deps
+	@for a in $(ARCHES); do extensions/hello-world/build.sh $(OUT)/extensions $$a || exit 1; done
+
 unit: deps $(UNIT_BINS)
 e2e: payload $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer
 
-check: deps all $(UNIT_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload
+check: deps all $(UNIT_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload extensions
 	@OUT=$(OUT) BUILD=$(BUILD) tests/run.sh
 
 install: all

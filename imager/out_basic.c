@@ -38,7 +38,5 @@ int im_out_initramfs(struct im_plan *pl, struct im_error *err)
 {
 	char name[64];
 	snprintf(name, sizeof(name), "initramfs-%s.xz", pl->arch);
-	if (pl->p->input.system_extensions.n > 0)
-		return im_fail(err, IM_EXIT_UNSUPPORTED, "system extensions: not supported yet");
 	return write_named(pl, name, pl->initramfs, NULL, err);
 }

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "imager/cmdline.h"
+#include "imager/epoch.h"
+#include "imager/extension.h"
 
 static int is_dir(const char *p)
 {
@@ -146,6 +148,44 @@ static int resolve_keys(struct im_plan *pl, const char *dir, struct im_error *er
 		       : 0;
 }
 
+/* System extensions (DESIGN §5), in the order given, appended to the initramfs once;
+ * every output kind then uses the result. The file lives in the output folder under a
+ * hidden temporary name and is removed with the plan. */
+static int apply_extensions(struct im_plan *pl, struct im_error *err)
+{
+	const struct im_prof_container_list *l = &pl->p->input.system_extensions;
+	if (l->n == 0)
+		return 0;
+	struct im_ext **exts = calloc(l->n, sizeof(*exts));
+	char *tmp = NULL;
+	int64_t epoch;
+	int rc = -1;
+	if (!exts || asprintf(&tmp, "%s/.initramfs-extensions.%d", pl->out_dir, (int)getpid()) < 0) {
+		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (im_source_date_epoch(&epoch, err) < 0)
+		goto out;
+	for (size_t i = 0; i < l->n; i++)
+		if (im_ext_load(l->v[i].path, &exts[i], err) < 0 ||
+		    im_ext_validate(exts[i], pl->p->version, err) < 0)
+			goto out;
+	struct im_ext_initramfs_opts o = {.compress = -1, .level = -1, .mtime = epoch};
+	if (im_ext_append_to_initramfs(pl->initramfs, exts, l->n, tmp, &o, err) < 0)
+		goto out;
+	free(pl->initramfs);
+	pl->initramfs = tmp;
+	pl->initramfs_is_temp = 1;
+	tmp = NULL;
+	rc = 0;
+out:
+	for (size_t i = 0; exts && i < l->n; i++)
+		im_ext_free(exts[i]);
+	free(exts);
+	free(tmp);
+	return rc;
+}
+
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
 		 const char *keys_dir, const char *out_dir, struct im_error *err)
 {
@@ -166,13 +206,15 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 	    resolve_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
 			  err) < 0)
 		return -1;
-	return make_out_dir(out_dir, err);
+	return make_out_dir(out_dir, err) < 0 ? -1 : apply_extensions(pl, err);
 }
 
 void im_plan_free(struct im_plan *pl)
 {
 	free(pl->inputs);
 	free(pl->kernel);
+	if (pl->initramfs_is_temp)
+		unlink(pl->initramfs);
 	free(pl->initramfs);
 	free(pl->out_dir);
 	free(pl->meta_base64);

@@ -12,7 +12,8 @@ struct im_plan {
 	const char *arch;     /* "amd64" | "arm64" */
 	char *inputs;         /* the inputs folder (DESIGN §3) */
 	char *kernel;         /* paths of the resolved inputs */
-	char *initramfs;
+	char *initramfs;      /* with extensions: a temporary file in out_dir (see below) */
+	int initramfs_is_temp; /* removed by im_plan_free */
 	char *out_dir;        /* where outputs go (created if missing) */
 	struct im_meta meta;  /* customization.metaContents */
 	char *meta_base64;    /* INSTALLER_META_BASE64 value, NULL when no META */

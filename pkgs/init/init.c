@@ -1,13 +1,15 @@
 /*
  * /init of the reference initramfs: runs as PID 1, sets up the bare minimum (devtmpfs, proc,
- * sysfs, modules), mounts the read-only root squashfs, prints one machine-readable line per
- * fact (`IMAGER-REPORT key=value`) for the tests, and powers off.
+ * sysfs, modules), mounts the read-only root squashfs with the system extensions stacked
+ * above it (overlayfs), decodes META from the command line, prints one machine-readable
+ * line per fact (`IMAGER-REPORT key=value`) for the tests, and powers off.
  *
  * There is no shell and no other binary in the initramfs, so this program must do
  * everything itself and must never stop on a recoverable error: a report line that says
  * what failed is worth more to a test than a kernel panic.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -25,6 +27,15 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 
+/*
+ * Our own inflate (RFC 1951/1952), SHA-256 and INSTALLER_META_BASE64 decoder: a static init
+ * has no zlib or OpenSSL. Included rather than linked so that this file stays the one
+ * translation unit pkgs/payload.sh compiles; tests/unit/test_init_inflate.c tests them.
+ */
+#include "inflate.c"
+#include "meta.c"
+#include "sha256.c"
+
 #define REPORT_PREFIX "IMAGER-REPORT "
 #define CMDLINE_MAX   4096 /* larger than any architecture's COMMAND_LINE_SIZE */
 #define REPORT_MAX    (CMDLINE_MAX + 256)
@@ -33,7 +44,13 @@
 #define MODULES_LIST   "/etc/modules.load"
 #define ROOTFS_IMAGE   "/rootfs.sqsh"
 #define ROOTFS_DIR     "/rootfs"
-#define ROOTFS_MARKER  ROOTFS_DIR "/etc/imager-rootfs"
+#define ROOTFS_MARKER  "/etc/imager-rootfs" /* inside the root */
+#define EXT_CONFIG     "/extensions.yaml"   /* written by lib/extension.c, as Talos does */
+#define LAYERS_DIR     "/layers"	    /* extension images are mounted on /layers/<i> */
+#define SYSROOT	       "/sysroot"	    /* the overlay of root and extensions */
+#define SERVICES_DIR   "/usr/local/etc/containers"
+#define EXT_MAX	       32
+#define META_ENV       "talos.environment=INSTALLER_META_BASE64="
 #define EFI_DIR	       "/sys/firmware/efi"
 #define EFIVARS_DIR    EFI_DIR "/efivars"
 #define SECUREBOOT_VAR EFIVARS_DIR "/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
@@ -214,8 +231,7 @@ static bool cmdline_has(const char *cmdline, const char *word)
 }
 
 /*
- * Unused so far; kept for the report lines that read their settings from the command line
- * (talos.environment=INSTALLER_META_BASE64=..., extension options).
+ * Unused so far; kept for the report lines that read their settings from the command line.
  * Finds `key=value` (or a plain `key`, whose value is "") and copies the value into val.
  * The last occurrence wins, so an argument appended later overrides an earlier one.
  */
@@ -457,22 +473,210 @@ static void report_arch(void)
 		report("arch", "%s", arch_name(u.machine));
 }
 
+/* ---- system extensions ---------------------------------------------------------------- */
+
+struct layer {
+	char image[64], name[64], version[64];
+};
+
+/* A YAML scalar as lib/extension.c writes it: double-quoted with \" \\ \n \t \xNN, or plain. */
+static void yaml_value(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (*s != '"') {
+		snprintf(out, size, "%s", s);
+		return;
+	}
+	for (s++; *s && *s != '"'; s++) {
+		char c = *s;
+		if (c == '\\' && s[1]) {
+			c = *++s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+			if (*s == 'x' && isxdigit((unsigned char)s[1]) &&
+			    isxdigit((unsigned char)s[2])) {
+				char hex[3] = {s[1], s[2], 0};
+				c = (char)strtol(hex, NULL, 16);
+				s += 2;
+			}
+		}
+		if (n + 1 < size)
+			out[n++] = c;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * Reads /extensions.yaml, the exact format the imager writes (include/imager/extension.h):
+ * "- image:" starts a layer, "name:" and "version:" of its metadata follow. Returns the
+ * number of layers (0..EXT_MAX) or -1 with err.
+ */
+static int read_ext_config(struct layer *layers, char *err)
+{
+	FILE *f = fopen(EXT_CONFIG, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0, rc = 0;
+
+	if (!f)
+		return fail(err, "open", EXT_CONFIG, errno);
+	while (rc == 0 && getline(&line, &cap, f) >= 0) {
+		char *p = line + strspn(line, " ");
+		if (p[0] == '-' && p[1] == ' ')
+			p += 2 + strspn(p + 2, " ");
+		first_line(p);
+		char *colon = strstr(p, ": ");
+		if (!colon)
+			continue;
+		*colon = '\0';
+		if (strcmp(p, "image") == 0 && n == EXT_MAX)
+			rc = fail(err, "too many layers in", EXT_CONFIG, E2BIG);
+		else if (strcmp(p, "image") == 0)
+			yaml_value(colon + 2, layers[n++].image, sizeof(layers->image));
+		else if (n && strcmp(p, "name") == 0)
+			yaml_value(colon + 2, layers[n - 1].name, sizeof(layers->name));
+		else if (n && strcmp(p, "version") == 0)
+			yaml_value(colon + 2, layers[n - 1].version, sizeof(layers->version));
+	}
+	free(line);
+	fclose(f);
+	return rc < 0 ? -1 : n;
+}
+
+/*
+ * Mounts each layer's image on /layers/<i> and the overlay on /sysroot, read-only, with the
+ * root squashfs at the bottom and extension i above extension i-1: overlayfs takes the
+ * upper-most lower directory first (Documentation/filesystems/overlayfs.rst "Multiple lower
+ * layers"), so lowerdir=/layers/<n-1>:...:/layers/0:/rootfs, as Talos's init does.
+ */
+static int mount_layers(struct layer *layers, int n, char *err)
+{
+	char image[96], dir[32], opts[64 + EXT_MAX * 16] = "lowerdir=";
+
+	mkdir(LAYERS_DIR, 0755);
+	for (int i = 0; i < n; i++) {
+		const char *name = layers[i].image;
+		if (!*name || strchr(name, '/') || name[0] == '.')
+			return fail(err, "bad image name in", EXT_CONFIG, EINVAL);
+		snprintf(image, sizeof(image), "/%.63s", name);
+		snprintf(dir, sizeof(dir), LAYERS_DIR "/%d", i);
+		mkdir(dir, 0755);
+		if (mount_squashfs_image(image, dir, err) < 0)
+			return -1;
+	}
+	for (int i = n - 1; i >= 0; i--)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), LAYERS_DIR "/%d:", i);
+	snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), "%s", ROOTFS_DIR);
+	mkdir(SYSROOT, 0755);
+	if (mount("overlay", SYSROOT, "overlay", MS_RDONLY, opts) < 0)
+		return fail(err, "mount overlay", SYSROOT, errno);
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Extension services: <root>/usr/local/etc/containers/<name>.yaml, in name order. */
+static void report_services(const char *root)
+{
+	char dir[128], path[512], *names[64];
+	struct dirent *de;
+	struct stat st;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s" SERVICES_DIR, root);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && n < 64) {
+		size_t len = strlen(de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (len > 5 && strcmp(de->d_name + len - 5, ".yaml") == 0 && stat(path, &st) == 0 &&
+		    S_ISREG(st.st_mode) && (names[n] = strndup(de->d_name, len - 5)))
+			n++;
+	}
+	closedir(d);
+	qsort(names, (size_t)n, sizeof(names[0]), cmp_names);
+	for (int i = 0; i < n; i++) {
+		report("ext-service", "%s", names[i]);
+		free(names[i]);
+	}
+}
+
+/* With /extensions.yaml, stacks the layers and returns the merged root; else /rootfs. */
+static const char *setup_extensions(void)
+{
+	static struct layer layers[EXT_MAX];
+	char err[ERR_MAX];
+	int n;
+
+	if (!path_exists(EXT_CONFIG))
+		return ROOTFS_DIR;
+	memset(layers, 0, sizeof(layers));
+	if ((n = read_ext_config(layers, err)) < 0 || (n > 0 && mount_layers(layers, n, err) < 0)) {
+		report("ext-error", "%s", err);
+		return ROOTFS_DIR;
+	}
+	if (n == 0)
+		return ROOTFS_DIR;
+	for (int i = 0; i < n; i++) /* bottom to top */
+		report("ext", "%d:%s:%s", i, layers[i].name, layers[i].version);
+	report_services(SYSROOT);
+	return SYSROOT;
+}
+
 static void report_rootfs(void)
 {
 	char err[ERR_MAX];
-	char marker[256];
+	char marker[256], path[128];
 
 	if (mount_squashfs_image(ROOTFS_IMAGE, ROOTFS_DIR, err) < 0) {
 		report("rootfs-error", "%s", err);
 		return;
 	}
-	if (read_file(ROOTFS_MARKER, marker, sizeof(marker)) < 0) {
-		fail(err, "read", ROOTFS_MARKER, errno);
+	snprintf(path, sizeof(path), "%s" ROOTFS_MARKER, setup_extensions());
+	if (read_file(path, marker, sizeof(marker)) < 0) {
+		fail(err, "read", path, errno);
 		report("rootfs-error", "%s", err);
 		return;
 	}
 	first_line(marker);
 	report("rootfs", "%s", marker);
+}
+
+/* ---- META ----------------------------------------------------------------------------- */
+
+static void report_meta_value(unsigned key, const uint8_t *value, size_t len, void *ctx)
+{
+	char hex[65];
+
+	(void)ctx;
+	sha256_hex(value, len, hex);
+	report("meta", "0x%x:%s", key, hex);
+}
+
+/*
+ * META values from `talos.environment=INSTALLER_META_BASE64=<v>` (DESIGN.md §7), one line
+ * per value in order: `meta=<key>:<sha256 of the value>`. Digests, not values: values may
+ * be long or hold anything, and the tests know what they sent.
+ */
+static void report_meta(const char *cmdline)
+{
+	char w[CMDLINE_MAX];
+
+	while (cmdline_next_word(&cmdline, w, sizeof(w))) {
+		if (strncmp(w, META_ENV, strlen(META_ENV)) != 0)
+			continue;
+		uint8_t *text = NULL;
+		size_t len;
+		const char *why = NULL;
+		if (meta_decode(w + strlen(META_ENV), &text, &len, &why) < 0 ||
+		    meta_parse(text, len, report_meta_value, NULL, &why) < 0)
+			report("meta-error", "%s", why);
+		free(text);
+		return;
+	}
 }
 
 /* The SecureBoot variable is 4 bytes of attributes followed by a 1-byte boolean. */
@@ -540,6 +744,7 @@ int main(void)
 	report_arch();
 	report("cmdline", "%s", cmdline);
 	report_rootfs();
+	report_meta(cmdline);
 	report("efi", "%d", efi);
 	report("secureboot", "%d", efi && secure_boot_enabled());
 	report_pcr11();

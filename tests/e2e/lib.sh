@@ -53,8 +53,8 @@ expect_fail() {
 		not_ok "$desc" "exit $rc, want $code" "stderr: $(head -c 500 "$T/fail.err")"
 	elif [ "$lines" -ne 1 ] || ! grep -Eq -- "$re" "$T/fail.err"; then
 		not_ok "$desc" "want one stderr line matching: $re" "stderr: $(head -c 500 "$T/fail.err")"
-	elif [ -n "$path" ] && compgen -G "$path" >/dev/null; then
-		not_ok "$desc" "output left behind: $(compgen -G "$path" | head -3 | tr '\n' ' ')"
+	elif [ -n "$path" ] && (shopt -s dotglob; compgen -G "$path" >/dev/null); then
+		not_ok "$desc" "output left behind: $(shopt -s dotglob; compgen -G "$path" | head -3 | tr '\n' ' ')"
 	else
 		ok "$desc"
 	fi
