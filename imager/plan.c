@@ -170,7 +170,9 @@ static int apply_extensions(struct im_plan *pl, struct im_error *err)
 		if (im_ext_load(l->v[i].path, &exts[i], err) < 0 ||
 		    im_ext_validate(exts[i], pl->p->version, err) < 0)
 			goto out;
-	struct im_ext_initramfs_opts o = {.compress = -1, .level = -1, .mtime = epoch};
+	const char *threads = getenv("IMAGER_THREADS");
+	struct im_ext_initramfs_opts o = {.compress = -1, .level = -1, .mtime = epoch,
+					  .threads = threads ? atoi(threads) : 0};
 	if (im_ext_append_to_initramfs(pl->initramfs, exts, l->n, tmp, &o, err) < 0)
 		goto out;
 	free(pl->initramfs);

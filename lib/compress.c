@@ -27,10 +27,14 @@ struct im_cstream {
 	unsigned char out[IM_CBUF_SIZE];
 };
 
+/* threads <= 0: $IMAGER_THREADS if set, else every online core. */
 static int host_threads(int threads)
 {
 	if (threads > 0)
 		return threads;
+	const char *env = getenv("IMAGER_THREADS");
+	if (env && atoi(env) > 0)
+		return atoi(env);
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }
