@@ -8,6 +8,8 @@ int imager_cmd_meta(int argc, char **argv);        /* imager meta encode|decode 
 int imager_cmd_profiles(int argc, char **argv);    /* imager profiles           (profiles_cmd.c) */
 int imager_cmd_mksquashfs(int argc, char **argv);  /* imager mksquashfs DIR OUT (pack.c) */
 int imager_cmd_mkinitramfs(int argc, char **argv); /* imager mkinitramfs DIR OUT (pack.c) */
+int imager_cmd_keys(int argc, char **argv);        /* imager keys --output DIR  (keys_cmd.c) */
+int imager_cmd_sign(int argc, char **argv);        /* imager sign IN OUT        (sign_cmd.c) */
 int imager_cmd_inspect(int argc, char **argv);     /* imager inspect FILE       (inspect_cmd.c) */
 
 /* Print "imager: <msg>" for a failed call and return its exit code. */

@@ -17,6 +17,8 @@ static void usage(FILE *f)
 	      "       imager profiles              list the built-in profiles\n"
 	      "       imager meta encode|decode    META values (see imager meta --help)\n"
 	      "       imager inspect FILE          what a UKI / EFI binary holds (--json)\n"
+	      "       imager keys --output DIR     Secure Boot keys (see imager keys --help)\n"
+	      "       imager sign --key K --cert C IN OUT   Authenticode-sign an EFI binary\n"
 	      "       imager mksquashfs DIR OUT    pack a folder as a reproducible squashfs\n"
 	      "       imager mkinitramfs DIR OUT   pack a folder as a compressed newc initramfs\n"
 	      "Run 'imager VERB --help' for a verb's flags.\n",
@@ -34,6 +36,8 @@ static const struct verb verbs[] = {
 	{"meta", imager_cmd_meta},
 	{"profiles", imager_cmd_profiles},
 	{"inspect", imager_cmd_inspect},
+	{"keys", imager_cmd_keys},
+	{"sign", imager_cmd_sign},
 };
 
 int main(int argc, char **argv)

@@ -16,4 +16,8 @@ int im_uki_build(const struct im_plan *pl, uint8_t **out, size_t *out_len, struc
 int im_uki_sign(const struct im_plan *pl, struct im_pe *pe, uint8_t **out, size_t *out_len,
 		struct im_error *err);
 
+/* Authenticode-sign an EFI binary (e.g. systemd-boot) with the plan's UKI key. */
+int im_sign_efi_file(const struct im_plan *pl, const char *path, const char *what, uint8_t **out,
+		     size_t *out_len, struct im_error *err);
+
 #endif

@@ -215,6 +215,8 @@ prepare_grub_amd64() { # DEST
 	mkdir -p "$1"
 	need_input "$pc/boot.img" "GRUB boot.img"
 	cp "$pc/boot.img" "$1/boot.img"
+	# MBR boot code of hybrid ISOs (a USB stick with the ISO boots GRUB on BIOS)
+	cp "$pc/boot_hybrid.img" "$1/boot_hybrid.img"
 	grub_mkimage "$pc" i386-pc "$1/core.img" biosdisk
 	grub_mkimage "$pc" i386-pc-eltorito "$1/eltorito.img" biosdisk
 	grub_mkimage "$efi" x86_64-efi "$1/grubx64.efi" efi_gop efi_uga all_video

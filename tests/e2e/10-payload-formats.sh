@@ -17,7 +17,7 @@ for arch in amd64 arm64; do
 		check "$arch: inputs folder has $f" test -s "$d/$f"
 	done
 	if [ $arch = amd64 ]; then
-		for f in boot.img core.img eltorito.img grubx64.efi; do
+		for f in boot.img boot_hybrid.img core.img eltorito.img grubx64.efi; do
 			check "$arch: GRUB image grub/$f" test -s "$d/grub/$f"
 		done
 		check "amd64: boot.img is one sector" test "$(stat -c %s "$d/grub/boot.img")" = 512

@@ -73,6 +73,12 @@ qemu_run() {
 	QEMU_PIDS+=("$pid")
 	for ((i = 0; i < cap * 4; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
+		# QEMU_STOP_RE: firmware messages after which nothing more will come (a refused
+		# image under Secure Boot waits forever)
+		if [ -n "${QEMU_STOP_RE:-}" ] && grep -Eq "$QEMU_STOP_RE" "$log" 2>/dev/null; then
+			sleep 1
+			break
+		fi
 		if grep -q "IMAGER-REPORT done" "$log" 2>/dev/null; then
 			# give the init a moment to power off cleanly, then make sure it is gone
 			for ((j = 0; j < 20; j++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
