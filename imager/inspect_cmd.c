@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "imager/authenticode.h"
+#include "imager/pcr.h"
 #include "imager/pe.h"
 #include "imager/readfile.h"
 
@@ -103,6 +104,46 @@ static void print_sections(FILE *f, const struct im_pe *pe, int json)
 		fputs("\n  ]", f);
 }
 
+/* PCR 11 as systemd-stub would leave it after each boot phase, per bank (what the
+ * .pcrsig policy is signed for). Sections are measured as loaded: VirtualSize bytes. */
+static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
+{
+	struct im_pcr_section secs[16];
+	size_t n = 0;
+	for (size_t i = 0; i < pe->n_sections && n < 16; i++) {
+		const struct im_pe_section *s = &pe->sections[i];
+		if (im_pcr_stub_measures(s->name) && s->vsize <= s->file_size &&
+		    s->file_off + (uint64_t)s->vsize <= pe->len)
+			secs[n++] = (struct im_pcr_section){s->name, pe->buf + s->file_off, s->vsize};
+	}
+	if (!n || !im_pe_find(pe, ".linux"))
+		return;
+	const EVP_MD *banks[] = {EVP_sha256(), EVP_sha384(), EVP_sha512()};
+	fputs(json ? ",\n  \"pcr11\": {" : "predicted PCR 11:\n", f);
+	for (size_t b = 0; b < 3; b++) {
+		uint8_t ph[IM_PCR_NPHASES][EVP_MAX_MD_SIZE];
+		struct im_error err = {0};
+		if (im_pcr11_predict(secs, n, banks[b], ph, &err) < 0)
+			continue;
+		const char *bank = EVP_MD_get0_name(banks[b]);
+		size_t md = (size_t)EVP_MD_get_size(banks[b]);
+		if (json)
+			fprintf(f, "%s\n    \"%s\": {", b ? "," : "", bank);
+		for (size_t p = 0; p < IM_PCR_NPHASES; p++) {
+			char h[2 * EVP_MAX_MD_SIZE + 1];
+			hex(h, ph[p], md);
+			if (json)
+				fprintf(f, "%s\"%s\": \"%s\"", p ? ", " : "", im_pcr_phase_paths[p], h);
+			else
+				fprintf(f, "  %s %s: %s\n", bank, im_pcr_phase_paths[p], h);
+		}
+		if (json)
+			fputs("}", f);
+	}
+	if (json)
+		fputs("\n  }", f);
+}
+
 int imager_cmd_inspect(int argc, char **argv)
 {
 	static const struct option o[] = {{"json", no_argument, NULL, 'j'},
@@ -145,6 +186,7 @@ int imager_cmd_inspect(int argc, char **argv)
 	print_sections(stdout, &pe, json);
 	for (const char *const *n = (const char *const[]){".osrel", ".cmdline", ".uname", NULL}; *n; n++)
 		print_text(stdout, &pe, *n, json);
+	print_pcr11(stdout, &pe, json);
 	if (json) {
 		fputs(",\n  \"signer\": ", stdout);
 		if (signer)

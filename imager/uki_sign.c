@@ -10,20 +10,6 @@
 #include "imager/readfile.h"
 #include "uki.h"
 
-/* Sections the stub measures into PCR 11. systemd-stub 252 (Debian 12) measures only
- * .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey (src/boot/efi/stub.c
- * unified_sections[] in v252); .uname/.sbat are not measured by that version, so they are
- * left out of the prediction or the signed policy would never match. */
-static int measured(const char *name)
-{
-	static const char *const m[] = {".linux", ".osrel", ".cmdline", ".initrd",
-					".splash", ".dtb", ".pcrpkey"};
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-		if (!strcmp(name, m[i]))
-			return 1;
-	return 0;
-}
-
 static int add_pcr_sections(struct im_pe *pe, EVP_PKEY *pcr_key, char **pem, char **json,
 			    struct im_error *err)
 {
@@ -35,7 +21,7 @@ static int add_pcr_sections(struct im_pe *pe, EVP_PKEY *pcr_key, char **pem, cha
 	struct im_pcr_section secs[16];
 	size_t n = 0;
 	for (size_t i = pe->n_stub; i < pe->n_sections && n < 16; i++)
-		if (measured(pe->sections[i].name))
+		if (im_pcr_stub_measures(pe->sections[i].name))
 			secs[n++] = (struct im_pcr_section){pe->sections[i].name,
 							    pe->sections[i].data,
 							    pe->sections[i].data_len};

@@ -62,6 +62,11 @@ int im_pcr_tpm_alg(const EVP_MD *bank);
  * empty ones skipped like the stub does) and after each of the four phase paths:
  * phases[i] gets the value after im_pcr_phase_paths[i] (EVP_MD_get_size(bank) bytes).
  * Errors: IM_EXIT_INVALID for an unknown or repeated section name or an unsupported bank. */
+/* Whether systemd-stub 252 (Debian 12's stub) measures a section into PCR 11:
+ * .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey (src/boot/efi/stub.c, v252). Later
+ * stubs also measure .uname/.sbat; predicting those for this stub would never match. */
+int im_pcr_stub_measures(const char *name);
+
 int im_pcr11_predict(const struct im_pcr_section *secs, size_t n, const EVP_MD *bank,
 		     uint8_t phases[IM_PCR_NPHASES][EVP_MAX_MD_SIZE], struct im_error *err);
 

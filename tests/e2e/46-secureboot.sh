@@ -20,6 +20,7 @@ done
 "$IMAGER" secureboot-metal-uki --secureboot-keys "$k" -o "$T/sb2" -q --extra-kernel-arg console=ttyS0
 check "signed UKI is reproducible" cmp "$uki" "$T/sb2/metal-amd64-secureboot-uki.efi"
 check "inspect names the signer" sh -c "'$IMAGER' inspect '$uki' | grep -q '^signer: /CN=imager Secure Boot'"
+check "inspect predicts PCR 11 per bank and phase" sh -c "'$IMAGER' inspect '$uki' | grep -c '^  SHA\(256\|384\|512\) enter-initrd' | grep -qx 12"
 check "the UKI carries .pcrsig and .pcrpkey" sh -c "objdump -h '$uki' | grep -q ' .pcrsig ' && objdump -h '$uki' | grep -q ' .pcrpkey '"
 check ".cmdline has lockdown=confidentiality" sh -c "objcopy -O binary --only-section=.cmdline '$uki' /dev/stdout | grep -q lockdown=confidentiality"
 
