@@ -198,6 +198,10 @@ build_initramfs() { # ARCH KDIR KREL DEST
 
 grub_modules() { grep -v '^#' "$src/pkgs/grub/modules.list" | tr '\n' ' '; }
 
+# Every image embeds pkgs/grub/early.cfg: find the filesystem carrying /grub/grub.cfg (the
+# ESP of a disk image, the ISO, or the ISO's EFI image) and hand over to it. That file is
+# read by GRUB's rescue parser, which knows no comments: an apostrophe in a "#" line
+# opens a quote that swallows the commands after it, so it holds commands only.
 # grub-mkimage is run with the module folder of the downloaded package, so the images match
 # the package version recorded in the manifest, whatever GRUB the host has.
 grub_mkimage() { # MODDIR FORMAT OUT EXTRA-MODULES...
