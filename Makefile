@@ -80,11 +80,14 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libimager-san.a $(HEADERS)
 payload: all
 	@OUT=$(OUT) CACHE=$(CACHE) pkgs/payload.sh $(ARCHES)
 
-# The README's main job. The ISO output is not implemented yet: until it is, this runs the
-# most complete output that exists (the payload) and says so.
+# The README's main job: default inputs, then the hybrid BIOS+UEFI ISO of the built-in
+# default (profile iso, amd64) in $(OUT)/metal-amd64.iso.
 iso: payload
-	@echo "make iso: the ISO output is not implemented yet; built the most complete output" \
-	      "that exists: the default inputs and reference payload in $(OUT)/install/<arch>/"
+	bin/imager iso --output $(OUT) --quiet
+	@echo "make iso: wrote $(OUT)/metal-amd64.iso. Boot it, e.g.:"
+	@echo "  qemu-system-x86_64 -m 1024 -nographic -boot d -cdrom $(OUT)/metal-amd64.iso    (BIOS, CD)"
+	@echo "  qemu-system-x86_64 -M q35 -m 1024 -nographic -bios /usr/share/ovmf/OVMF.fd -drive file=$(OUT)/metal-amd64.iso,format=raw    (UEFI, disk)"
+	@echo "(add --extra-kernel-arg console=ttyS0 to the imager to see the init on a serial console)"
 
 # Example system extensions (extensions/*/build.sh OUTDIR ARCH) into $(OUT)/extensions/.
 extensions: deps

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "imager/profile.h"
+#include "iso_efi.h"
 #include "plan.h"
 
 enum {
@@ -152,6 +153,8 @@ static int build(struct im_plan *pl, struct im_error *err)
 		return im_out_initramfs(pl, err);
 	case IM_PROF_KIND_UKI:
 		return im_out_uki(pl, err);
+	case IM_PROF_KIND_ISO:
+		return im_out_iso(pl, err);
 	default:
 		return im_fail(err, IM_EXIT_UNSUPPORTED, "output kind %s: not supported yet",
 			       im_prof_kind_name(pl->p->output.kind));

@@ -194,6 +194,7 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 	memset(pl, 0, sizeof(*pl));
 	pl->p = p;
 	pl->arch = im_prof_arch_name(p->arch);
+	pl->keys_dir = keys_dir;
 	pl->out_dir = strdup(out_dir);
 	if (!pl->out_dir)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");

@@ -20,6 +20,7 @@ struct im_plan {
 	char *cmdline;        /* the rendered kernel command line */
 	/* Secure Boot signing material (profile input.secureboot or --secureboot-keys DIR). */
 	char *sb_key, *sb_cert, *pcr_key;
+	const char *keys_dir; /* --secureboot-keys, may be NULL */
 	int quiet;
 };
 

@@ -1,0 +1,13 @@
+/* The systemd-boot side shared by ISOs (and later disk images): an ESP tree holding
+ * systemd-boot, the UKI, loader.conf and, for Secure Boot, the enrollment files. */
+#ifndef IMAGER_ISO_EFI_H
+#define IMAGER_ISO_EFI_H
+
+#include "imager/fstree.h"
+#include "plan.h"
+
+int im_iso_sdboot_trees(struct im_plan *pl, struct im_tree *iso, struct im_tree *efi,
+			struct im_error *err);
+int im_out_iso(struct im_plan *pl, struct im_error *err);
+
+#endif
