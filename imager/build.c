@@ -155,6 +155,8 @@ static int build(struct im_plan *pl, struct im_error *err)
 		return im_out_uki(pl, err);
 	case IM_PROF_KIND_ISO:
 		return im_out_iso(pl, err);
+	case IM_PROF_KIND_IMAGE:
+		return im_out_image(pl, err);
 	default:
 		return im_fail(err, IM_EXIT_UNSUPPORTED, "output kind %s: not supported yet",
 			       im_prof_kind_name(pl->p->output.kind));

@@ -38,5 +38,6 @@ int im_out_cmdline(struct im_plan *pl, struct im_error *err);
 int im_out_kernel(struct im_plan *pl, struct im_error *err);
 int im_out_initramfs(struct im_plan *pl, struct im_error *err);
 int im_out_uki(struct im_plan *pl, struct im_error *err);
+int im_out_image(struct im_plan *pl, struct im_error *err);
 
 #endif

@@ -1,20 +1,33 @@
 /* installer: writes the OS onto a disk (block device or image file), upgrades the inactive
- * A/B slot, commits or rolls back (DESIGN.md §7). Verbs land one file each. */
+ * A/B slot, commits or rolls back (DESIGN.md §7). One file per verb; lib/install*.c does
+ * the work, shared with the imager's disk images. */
 #include <stdio.h>
 #include <string.h>
 
-#include "imager/error.h"
+#include "installer.h"
 
 static void usage(FILE *f)
 {
 	fputs("usage: installer install --disk PATH [--image-mode] [--bootloader M] [--zero] [--force]\n"
-	      "       installer upgrade --disk PATH --assets DIR\n"
-	      "       installer commit | rollback | status [--disk PATH]\n"
-	      "       installer meta get|set|delete ...\n",
+	      "                         [--assets DIR] [--arch A] [--meta K=V]...\n"
+	      "       installer upgrade [--disk PATH] --assets DIR\n"
+	      "       installer commit [--disk PATH] [--slot A|B]\n"
+	      "       installer rollback [--disk PATH]\n"
+	      "       installer status [--disk PATH]\n"
+	      "       installer meta [--disk PATH] get|set|delete|list ...\n"
+	      "  installer VERB --help for the flags of a verb. Exit codes: 0 ok, 1 internal,\n"
+	      "  2 invalid input, 3 unsupported, 4 environment, 5 missing input, 6 I/O,\n"
+	      "  7 install failure.\n",
 	      f);
 }
 
-static const char *const verbs[] = {"install", "upgrade", "commit", "rollback", "status", "meta"};
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} verbs[] = {
+	{"install", cmd_install}, {"upgrade", cmd_upgrade},	{"commit", cmd_commit},
+	{"rollback", cmd_rollback}, {"status", cmd_status}, {"meta", cmd_meta},
+};
 
 int main(int argc, char **argv)
 {
@@ -26,12 +39,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		if (!strcmp(argv[1], verbs[i])) {
-			fprintf(stderr, "installer: %s: not supported yet\n", argv[1]);
-			return IM_EXIT_UNSUPPORTED;
-		}
-	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "installer: unknown verb \"%s\" (see installer --help)\n", argv[1]);
 	return IM_EXIT_INVALID;
 }

@@ -231,12 +231,10 @@ static bool cmdline_has(const char *cmdline, const char *word)
 }
 
 /*
- * Unused so far; kept for the report lines that read their settings from the command line.
  * Finds `key=value` (or a plain `key`, whose value is "") and copies the value into val.
  * The last occurrence wins, so an argument appended later overrides an earlier one.
  */
-__attribute__((unused)) static bool cmdline_get(const char *cmdline, const char *key, char *val,
-						size_t size)
+static bool cmdline_get(const char *cmdline, const char *key, char *val, size_t size)
 {
 	char w[CMDLINE_MAX];
 	size_t klen = strlen(key);
@@ -704,6 +702,24 @@ static void report_pcr11(void)
 	report("pcr11-sha256", "%s", hex);
 }
 
+/* ---- A/B slots ------------------------------------------------------------------------ */
+
+/*
+ * The boot slot the installer wrote into this entry's command line (`imager.slot=A|B`,
+ * DESIGN.md §7), and whether the entry asks to be committed (`imager.commit=1`). Committing
+ * means running `installer commit`, which this static init cannot do until the initramfs
+ * carries a static installer: it only says it was asked.
+ */
+static void report_slot(const char *cmdline)
+{
+	char v[CMDLINE_MAX];
+
+	if (cmdline_get(cmdline, "imager.slot", v, sizeof(v)) && (!strcmp(v, "A") || !strcmp(v, "B")))
+		report("slot", "%s", v);
+	if (cmdline_has(cmdline, "imager.commit=1"))
+		report("commit", "requested");
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 static void power_off(void)
@@ -736,6 +752,7 @@ int main(void)
 	first_line(cmdline);
 
 	report("boot", "ok");
+	report_slot(cmdline);
 	/* PID 1 exiting panics the kernel: tests use it to simulate a broken OS. */
 	if (cmdline_has(cmdline, "imager.panic=1")) {
 		report("panic", "requested");
