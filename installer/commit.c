@@ -7,10 +7,10 @@
 #include "installer.h"
 
 static const struct option opts[] = {
-	{"disk", required_argument, NULL, 'd'},
-	{"slot", required_argument, NULL, 's'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"disk", required_argument, NULL, 'd'},
+    {"slot", required_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -40,8 +40,9 @@ int cmd_commit(int argc, char **argv)
 		else if (c == 's')
 			slot_arg = optarg;
 		else
-			return im_fail(&err, IM_EXIT_INVALID, "commit: unknown or incomplete flag "
-							      "(see installer commit --help)"),
+			return im_fail(&err, IM_EXIT_INVALID,
+				       "commit: unknown or incomplete flag "
+				       "(see installer commit --help)"),
 			       inst_report(&err);
 	}
 	char slot = slot_arg ? slot_arg[0] : inst_booted_slot();

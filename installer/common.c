@@ -113,8 +113,9 @@ int inst_check_unused(const char *path, int force, struct im_error *err)
 			       path);
 	int fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
 	if (fd < 0 && errno == EBUSY)
-		return im_fail(err, IM_EXIT_INSTALL, "%s: the disk is in use (--force to install "
-						     "anyway)",
+		return im_fail(err, IM_EXIT_INSTALL,
+			       "%s: the disk is in use (--force to install "
+			       "anyway)",
 			       path);
 	if (fd >= 0)
 		close(fd);
@@ -186,8 +187,9 @@ int inst_assets_load(const char *dir, struct inst_assets *ia, struct im_error *e
 {
 	memset(ia, 0, sizeof(*ia));
 	if (!dir)
-		return im_fail(err, IM_EXIT_MISSING, "no assets folder: give --assets DIR or "
-						     "$IMAGER_INPUTS, or run 'make payload'");
+		return im_fail(err, IM_EXIT_MISSING,
+			       "no assets folder: give --assets DIR or "
+			       "$IMAGER_INPUTS, or run 'make payload'");
 	if (!is_dir(dir))
 		return im_fail(err, IM_EXIT_MISSING, "%s: assets folder not found", dir);
 	ia->dir = strdup(dir);
@@ -234,11 +236,20 @@ int inst_parse_size(const char *s, const char *what, uint64_t *out, struct im_er
 	unsigned long long v = strtoull(s, &end, 10);
 	int shift = 0;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	default: break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		break;
 	}
 	if (shift)
 		end++;

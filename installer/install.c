@@ -20,52 +20,68 @@
 #define HOST_ARCH "amd64"
 #endif
 
-enum { O_DISK = 256, O_IMAGE, O_BOOT, O_ZERO, O_FORCE, O_ASSETS, O_ARCH, O_META, O_SIZE,
-       O_SECTOR, O_NAME, O_VERSION, O_PLATFORM, O_KARG, O_CMDLINE };
+enum {
+	O_DISK = 256,
+	O_IMAGE,
+	O_BOOT,
+	O_ZERO,
+	O_FORCE,
+	O_ASSETS,
+	O_ARCH,
+	O_META,
+	O_SIZE,
+	O_SECTOR,
+	O_NAME,
+	O_VERSION,
+	O_PLATFORM,
+	O_KARG,
+	O_CMDLINE
+};
 
 static const struct option opts[] = {
-	{"disk", required_argument, NULL, O_DISK},
-	{"image-mode", no_argument, NULL, O_IMAGE},
-	{"bootloader", required_argument, NULL, O_BOOT},
-	{"zero", no_argument, NULL, O_ZERO},
-	{"force", no_argument, NULL, O_FORCE},
-	{"assets", required_argument, NULL, O_ASSETS},
-	{"arch", required_argument, NULL, O_ARCH},
-	{"meta", required_argument, NULL, O_META},
-	{"disk-size", required_argument, NULL, O_SIZE},
-	{"sector-size", required_argument, NULL, O_SECTOR},
-	{"name", required_argument, NULL, O_NAME},
-	{"version", required_argument, NULL, O_VERSION},
-	{"platform", required_argument, NULL, O_PLATFORM},
-	{"extra-kernel-arg", required_argument, NULL, O_KARG},
-	{"cmdline", required_argument, NULL, O_CMDLINE},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"disk", required_argument, NULL, O_DISK},
+    {"image-mode", no_argument, NULL, O_IMAGE},
+    {"bootloader", required_argument, NULL, O_BOOT},
+    {"zero", no_argument, NULL, O_ZERO},
+    {"force", no_argument, NULL, O_FORCE},
+    {"assets", required_argument, NULL, O_ASSETS},
+    {"arch", required_argument, NULL, O_ARCH},
+    {"meta", required_argument, NULL, O_META},
+    {"disk-size", required_argument, NULL, O_SIZE},
+    {"sector-size", required_argument, NULL, O_SECTOR},
+    {"name", required_argument, NULL, O_NAME},
+    {"version", required_argument, NULL, O_VERSION},
+    {"platform", required_argument, NULL, O_PLATFORM},
+    {"extra-kernel-arg", required_argument, NULL, O_KARG},
+    {"cmdline", required_argument, NULL, O_CMDLINE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
 {
-	fputs("usage: installer install --disk PATH [flags]\n"
-	      "  --disk PATH                 block device or image file (created if missing)\n"
-	      "  --image-mode                no STATE/EPHEMERAL partitions (disk images)\n"
-	      "  --bootloader M              grub | sd-boot | dual-boot (default: amd64 dual-boot,\n"
-	      "                              arm64 sd-boot)\n"
-	      "  --zero                      wipe the disk (or truncate the file) first\n"
-	      "  --force                     install over a mounted or busy block device\n"
-	      "  --assets DIR                vmlinuz, initramfs.xz, grub/, systemd-boot.efi,\n"
-	      "                              systemd-stub.efi [uki.efi cmdline name version]\n"
-	      "                              (default: the inputs folder of the arch)\n"
-	      "  --arch amd64|arm64          target architecture (default: the host's)\n"
-	      "  --meta K=V|K=@FILE          META value (repeatable)\n"
-	      "  --disk-size SIZE            size of a new image file (default: the minimum)\n"
-	      "  --sector-size 512|4096      logical sector size of an image file\n"
-	      "  --name N --version V        OS name and version (default: the assets' files,\n"
-	      "                              else Talos and v1.0.0)\n"
-	      "  --platform P                platform for the default command line (metal)\n"
-	      "  --extra-kernel-arg A        kernel argument, Talos rules (repeatable)\n"
-	      "  --cmdline STR               the command line (default: assets' cmdline, else\n"
-	      "                              built for the platform)\n",
-	      f);
+	fputs(
+	    "usage: installer install --disk PATH [flags]\n"
+	    "  --disk PATH                 block device or image file (created if missing)\n"
+	    "  --image-mode                no STATE/EPHEMERAL partitions (disk images)\n"
+	    "  --bootloader M              grub | sd-boot | dual-boot (default: amd64 dual-boot,\n"
+	    "                              arm64 sd-boot)\n"
+	    "  --zero                      wipe the disk (or truncate the file) first\n"
+	    "  --force                     install over a mounted or busy block device\n"
+	    "  --assets DIR                vmlinuz, initramfs.xz, grub/, systemd-boot.efi,\n"
+	    "                              systemd-stub.efi [uki.efi cmdline name version]\n"
+	    "                              (default: the inputs folder of the arch)\n"
+	    "  --arch amd64|arm64          target architecture (default: the host's)\n"
+	    "  --meta K=V|K=@FILE          META value (repeatable)\n"
+	    "  --disk-size SIZE            size of a new image file (default: the minimum)\n"
+	    "  --sector-size 512|4096      logical sector size of an image file\n"
+	    "  --name N --version V        OS name and version (default: the assets' files,\n"
+	    "                              else Talos and v1.0.0)\n"
+	    "  --platform P                platform for the default command line (metal)\n"
+	    "  --extra-kernel-arg A        kernel argument, Talos rules (repeatable)\n"
+	    "  --cmdline STR               the command line (default: assets' cmdline, else\n"
+	    "                              built for the platform)\n",
+	    f);
 }
 
 struct args {
@@ -81,35 +97,60 @@ static int parse_opt(struct args *a, int c, struct im_error *err)
 {
 	uint64_t v;
 	switch (c) {
-	case O_DISK: a->disk = optarg; return 0;
-	case O_IMAGE: a->o.image_mode = 1; return 0;
-	case O_BOOT: a->bl_set = 1; return im_bootloader_parse(optarg, &a->o.bootloader, err);
-	case O_ZERO: a->zero = 1; return 0;
-	case O_FORCE: a->force = 1; return 0;
-	case O_ASSETS: a->assets = optarg; return 0;
-	case O_ARCH: a->arch = optarg; return 0;
-	case O_META: return im_meta_set_arg(&a->meta, optarg, err);
-	case O_SIZE: return inst_parse_size(optarg, "--disk-size", &a->o.disk_size, err);
+	case O_DISK:
+		a->disk = optarg;
+		return 0;
+	case O_IMAGE:
+		a->o.image_mode = 1;
+		return 0;
+	case O_BOOT:
+		a->bl_set = 1;
+		return im_bootloader_parse(optarg, &a->o.bootloader, err);
+	case O_ZERO:
+		a->zero = 1;
+		return 0;
+	case O_FORCE:
+		a->force = 1;
+		return 0;
+	case O_ASSETS:
+		a->assets = optarg;
+		return 0;
+	case O_ARCH:
+		a->arch = optarg;
+		return 0;
+	case O_META:
+		return im_meta_set_arg(&a->meta, optarg, err);
+	case O_SIZE:
+		return inst_parse_size(optarg, "--disk-size", &a->o.disk_size, err);
 	case O_SECTOR:
 		if (inst_parse_size(optarg, "--sector-size", &v, err) < 0)
 			return -1;
 		if (v != 512 && v != 4096)
-			return im_fail(err, IM_EXIT_INVALID, "--sector-size %s: expected 512 or 4096",
-				       optarg);
+			return im_fail(err, IM_EXIT_INVALID,
+				       "--sector-size %s: expected 512 or 4096", optarg);
 		a->o.sector_size = (uint32_t)v;
 		return 0;
-	case O_NAME: a->name = optarg; return 0;
-	case O_VERSION: a->version = optarg; return 0;
-	case O_PLATFORM: a->platform = optarg; return 0;
-	case O_CMDLINE: a->cmdline = optarg; return 0;
+	case O_NAME:
+		a->name = optarg;
+		return 0;
+	case O_VERSION:
+		a->version = optarg;
+		return 0;
+	case O_PLATFORM:
+		a->platform = optarg;
+		return 0;
+	case O_CMDLINE:
+		a->cmdline = optarg;
+		return 0;
 	case O_KARG:
 		if (a->nkargs == sizeof(a->kargs) / sizeof(a->kargs[0]))
 			return im_fail(err, IM_EXIT_INVALID, "too many --extra-kernel-arg");
 		a->kargs[a->nkargs++] = optarg;
 		return 0;
 	default:
-		return im_fail(err, IM_EXIT_INVALID, "install: unknown or incomplete flag (see "
-						     "installer install --help)");
+		return im_fail(err, IM_EXIT_INVALID,
+			       "install: unknown or incomplete flag (see "
+			       "installer install --help)");
 	}
 }
 
@@ -130,7 +171,8 @@ static char *make_cmdline(const struct args *a, const char *base, struct im_erro
 			}
 	} else {
 		struct im_cmdline_params p = {.platform = a->platform ? a->platform : "metal",
-					      .arch = a->arch, .user_args = a->kargs,
+					      .arch = a->arch,
+					      .user_args = a->kargs,
 					      .n_user_args = a->nkargs};
 		if (!(cl = im_cmdline_build(&p, err)))
 			return NULL;
@@ -166,9 +208,9 @@ static int open_target(struct args *a, struct im_outfile *of, int *fd, struct im
 	if (S_ISREG(st.st_mode) && !a->o.disk_size)
 		a->o.disk_size = (uint64_t)st.st_size; /* keep the size, drop the content */
 	if (S_ISREG(st.st_mode))
-		return ftruncate(*fd, 0) < 0 ? im_fail_errno(err, IM_EXIT_IO, "%s: truncate",
-							     a->disk)
-					     : 0;
+		return ftruncate(*fd, 0) < 0
+			   ? im_fail_errno(err, IM_EXIT_IO, "%s: truncate", a->disk)
+			   : 0;
 	uint64_t range[2] = {0, 0};
 	if (ioctl(*fd, BLKGETSIZE64, &range[1]) < 0 || ioctl(*fd, BLKZEROOUT, range) < 0)
 		return im_fail_errno(err, IM_EXIT_IO, "%s: cannot zero the device", a->disk);
@@ -191,12 +233,21 @@ static int run(struct args *a, struct inst_assets *ia, struct im_error *err)
 	char *cmdline = make_cmdline(a, a->cmdline ? a->cmdline : ia->cmdline, err);
 	if (!cmdline)
 		return -1;
-	struct im_install_assets as = {
-		.arch = a->arch, .name = a->name ? a->name : ia->name ? ia->name : "Talos",
-		.version = a->version ? a->version : ia->version ? ia->version : "v1.0.0",
-		.kernel = ia->kernel, .initramfs = ia->initramfs, .cmdline = cmdline,
-		.grub_dir = ia->grub_dir, .sdboot_efi = ia->sdboot, .sdstub_efi = ia->sdstub,
-		.uki = ia->uki, .uki_len = ia->uki_len};
+	struct im_install_assets as = {.arch = a->arch,
+				       .name = a->name	  ? a->name
+					       : ia->name ? ia->name
+							  : "Talos",
+				       .version = a->version	? a->version
+						  : ia->version ? ia->version
+								: "v1.0.0",
+				       .kernel = ia->kernel,
+				       .initramfs = ia->initramfs,
+				       .cmdline = cmdline,
+				       .grub_dir = ia->grub_dir,
+				       .sdboot_efi = ia->sdboot,
+				       .sdstub_efi = ia->sdstub,
+				       .uki = ia->uki,
+				       .uki_len = ia->uki_len};
 	struct im_outfile of = {.fd = -1};
 	int fd = -1;
 	a->o.meta = &a->meta;

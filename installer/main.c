@@ -8,7 +8,8 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: installer install --disk PATH [--image-mode] [--bootloader M] [--zero] [--force]\n"
+	fputs("usage: installer install --disk PATH [--image-mode] [--bootloader M] [--zero] "
+	      "[--force]\n"
 	      "                         [--assets DIR] [--arch A] [--meta K=V]...\n"
 	      "       installer upgrade [--disk PATH] --assets DIR\n"
 	      "       installer commit [--disk PATH] [--slot A|B]\n"
@@ -25,8 +26,8 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } verbs[] = {
-	{"install", cmd_install}, {"upgrade", cmd_upgrade},	{"commit", cmd_commit},
-	{"rollback", cmd_rollback}, {"status", cmd_status}, {"meta", cmd_meta},
+    {"install", cmd_install},	{"upgrade", cmd_upgrade}, {"commit", cmd_commit},
+    {"rollback", cmd_rollback}, {"status", cmd_status},	  {"meta", cmd_meta},
 };
 
 int main(int argc, char **argv)

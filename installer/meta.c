@@ -8,14 +8,15 @@
 #include "installer.h"
 
 static const struct option opts[] = {
-	{"disk", required_argument, NULL, 'd'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"disk", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
 {
-	fputs("usage: installer meta [--disk PATH] get KEY | set KEY VALUE|@FILE | delete KEY | list\n"
+	fputs("usage: installer meta [--disk PATH] get KEY | set KEY VALUE|@FILE | delete KEY | "
+	      "list\n"
 	      "  KEY: 0x01..0xff or 1..255. get prints the raw value; list prints 0xK=<bytes>.\n",
 	      f);
 }
@@ -29,8 +30,9 @@ static int op(int fd, const char *what, int argc, char **argv, struct im_error *
 	int want = !strcmp(verb, "set") ? 3 : !strcmp(verb, "list") ? 1 : 2;
 	if (strcmp(verb, "get") && strcmp(verb, "set") && strcmp(verb, "delete") &&
 	    strcmp(verb, "list"))
-		return im_fail(err, IM_EXIT_INVALID, "meta: unknown operation \"%s\" (get, set, "
-						     "delete, list)",
+		return im_fail(err, IM_EXIT_INVALID,
+			       "meta: unknown operation \"%s\" (get, set, "
+			       "delete, list)",
 			       verb);
 	if (argc != want)
 		return im_fail(err, IM_EXIT_INVALID, "meta %s: expected %d argument(s)", verb,
@@ -91,8 +93,9 @@ int cmd_meta(int argc, char **argv)
 			return 0;
 		}
 		if (c != 'd')
-			return im_fail(&err, IM_EXIT_INVALID, "meta: unknown or incomplete flag "
-							      "(see installer meta --help)"),
+			return im_fail(&err, IM_EXIT_INVALID,
+				       "meta: unknown or incomplete flag "
+				       "(see installer meta --help)"),
 			       inst_report(&err);
 		disk = optarg;
 	}

@@ -7,9 +7,9 @@
 #include "installer.h"
 
 static const struct option opts[] = {
-	{"disk", required_argument, NULL, 'd'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"disk", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -34,13 +34,15 @@ int cmd_rollback(int argc, char **argv)
 			return 0;
 		}
 		if (c != 'd')
-			return im_fail(&err, IM_EXIT_INVALID, "rollback: unknown or incomplete flag "
-							      "(see installer rollback --help)"),
+			return im_fail(&err, IM_EXIT_INVALID,
+				       "rollback: unknown or incomplete flag "
+				       "(see installer rollback --help)"),
 			       inst_report(&err);
 		disk = optarg;
 	}
 	if (optind < argc)
-		im_fail(&err, IM_EXIT_INVALID, "rollback: unexpected argument \"%s\"", argv[optind]);
+		im_fail(&err, IM_EXIT_INVALID, "rollback: unexpected argument \"%s\"",
+			argv[optind]);
 	else if (inst_setup(&epoch, &err) == 0 && inst_open_disk(disk, 0, &fd, &what, &err) == 0 &&
 		 im_rollback(fd, what, epoch, &slot, &err) == 0 && fsync(fd) == 0) {
 		printf("armed slot %c for the next boot\n", slot);

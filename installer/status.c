@@ -8,9 +8,9 @@
 #include "installer.h"
 
 static const struct option opts[] = {
-	{"disk", required_argument, NULL, 'd'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"disk", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -59,8 +59,9 @@ int cmd_status(int argc, char **argv)
 			return 0;
 		}
 		if (c != 'd')
-			return im_fail(&err, IM_EXIT_INVALID, "status: unknown or incomplete flag "
-							      "(see installer status --help)"),
+			return im_fail(&err, IM_EXIT_INVALID,
+				       "status: unknown or incomplete flag "
+				       "(see installer status --help)"),
 			       inst_report(&err);
 		disk = optarg;
 	}

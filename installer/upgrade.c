@@ -10,13 +10,13 @@
 enum { O_DISK = 256, O_ASSETS, O_NAME, O_VERSION, O_CMDLINE };
 
 static const struct option opts[] = {
-	{"disk", required_argument, NULL, O_DISK},
-	{"assets", required_argument, NULL, O_ASSETS},
-	{"name", required_argument, NULL, O_NAME},
-	{"version", required_argument, NULL, O_VERSION},
-	{"cmdline", required_argument, NULL, O_CMDLINE},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"disk", required_argument, NULL, O_DISK},
+    {"assets", required_argument, NULL, O_ASSETS},
+    {"name", required_argument, NULL, O_NAME},
+    {"version", required_argument, NULL, O_VERSION},
+    {"cmdline", required_argument, NULL, O_CMDLINE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
@@ -36,8 +36,7 @@ struct args {
 };
 
 /* Defaults for what the assets do not say: the committed slot's name and command line. */
-static int committed_slot(int fd, const char *what, struct im_slot_info *out,
-			  struct im_error *err)
+static int committed_slot(int fd, const char *what, struct im_slot_info *out, struct im_error *err)
 {
 	struct im_status st;
 	if (im_status(fd, what, &st, err) < 0)
@@ -63,13 +62,22 @@ static int run(const struct args *a, int64_t epoch, struct im_error *err)
 	if (rc == 0)
 		rc = committed_slot(fd, what, &cur, err);
 	if (rc == 0) {
-		struct im_install_assets as = {
-			.name = a->name ? a->name : ia.name ? ia.name : cur.name[0] ? cur.name : "Talos",
-			.version = a->version ? a->version : ia.version ? ia.version : "unknown",
-			.kernel = ia.kernel, .initramfs = ia.initramfs,
-			.cmdline = a->cmdline ? a->cmdline : ia.cmdline ? ia.cmdline
-							: cur.cmdline ? cur.cmdline : "",
-			.sdstub_efi = ia.sdstub, .uki = ia.uki, .uki_len = ia.uki_len};
+		struct im_install_assets as = {.name = a->name	     ? a->name
+						       : ia.name     ? ia.name
+						       : cur.name[0] ? cur.name
+								     : "Talos",
+					       .version = a->version   ? a->version
+							  : ia.version ? ia.version
+								       : "unknown",
+					       .kernel = ia.kernel,
+					       .initramfs = ia.initramfs,
+					       .cmdline = a->cmdline	? a->cmdline
+							  : ia.cmdline	? ia.cmdline
+							  : cur.cmdline ? cur.cmdline
+									: "",
+					       .sdstub_efi = ia.sdstub,
+					       .uki = ia.uki,
+					       .uki_len = ia.uki_len};
 		rc = im_upgrade(fd, what, &as, epoch, &slot, err);
 		if (rc == 0)
 			printf("upgraded slot %c to %s %s; it boots once next time (commit to keep "
@@ -95,15 +103,28 @@ int cmd_upgrade(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': usage(stdout); return 0;
-		case O_DISK: a.disk = optarg; break;
-		case O_ASSETS: a.assets = optarg; break;
-		case O_NAME: a.name = optarg; break;
-		case O_VERSION: a.version = optarg; break;
-		case O_CMDLINE: a.cmdline = optarg; break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case O_DISK:
+			a.disk = optarg;
+			break;
+		case O_ASSETS:
+			a.assets = optarg;
+			break;
+		case O_NAME:
+			a.name = optarg;
+			break;
+		case O_VERSION:
+			a.version = optarg;
+			break;
+		case O_CMDLINE:
+			a.cmdline = optarg;
+			break;
 		default:
-			im_fail(&err, IM_EXIT_INVALID, "upgrade: unknown or incomplete flag (see "
-						       "installer upgrade --help)");
+			im_fail(&err, IM_EXIT_INVALID,
+				"upgrade: unknown or incomplete flag (see "
+				"installer upgrade --help)");
 			return inst_report(&err);
 		}
 	}

@@ -49,8 +49,9 @@ const char *im_bootloader_name(enum im_bootloader b)
 static int check_word(const char *what, const char *s, struct im_error *err)
 {
 	size_t n = s ? strlen(s) : 0;
-	if (!n || n > 63 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				      "0123456789._+-") != n)
+	if (!n || n > 63 ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		      "0123456789._+-") != n)
 		return im_fail(err, IM_EXIT_INVALID,
 			       "%s \"%s\": expected 1 to 63 characters from A-Z a-z 0-9 . _ + -",
 			       what, s ? s : "");
@@ -62,8 +63,9 @@ int im_install_check_assets(const struct im_install_assets *a, struct im_error *
 	if (check_word("OS name", a->name, err) < 0 || check_word("version", a->version, err) < 0)
 		return -1;
 	if (!a->kernel || !a->initramfs || !a->cmdline)
-		return im_fail(err, IM_EXIT_INVALID, "install: kernel, initramfs and command line "
-						     "are required");
+		return im_fail(err, IM_EXIT_INVALID,
+			       "install: kernel, initramfs and command line "
+			       "are required");
 	return 0;
 }
 
@@ -74,8 +76,9 @@ static int check_opts(const struct im_install_opts *o, const struct im_install_a
 		return im_fail(err, IM_EXIT_INVALID, "arch \"%s\": expected amd64 or arm64",
 			       a->arch ? a->arch : "");
 	if (o->bootloader < IM_BOOT_GRUB || o->bootloader > IM_BOOT_DUAL)
-		return im_fail(err, IM_EXIT_INVALID, "bootloader: expected grub, sd-boot or "
-						     "dual-boot");
+		return im_fail(err, IM_EXIT_INVALID,
+			       "bootloader: expected grub, sd-boot or "
+			       "dual-boot");
 	if (o->sector_size && o->sector_size != 512 && o->sector_size != 4096)
 		return im_fail(err, IM_EXIT_INVALID, "sector size %u: expected 512 or 4096",
 			       o->sector_size);
@@ -122,12 +125,12 @@ char *im_install_slot_cmdline(const char *cmdline, char slot)
 {
 	char *s;
 	return asprintf(&s, "%s%simager.slot=%c", cmdline, *cmdline ? " " : "", slot) < 0 ? NULL
-											    : s;
+											  : s;
 }
 
 /* The slot's UKI: the given one, else built from systemd-stub with the slot's command line. */
-int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t epoch,
-			uint8_t **uki, size_t *len, struct im_error *err)
+int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t epoch, uint8_t **uki,
+			size_t *len, struct im_error *err)
 {
 	if (a->uki) {
 		*uki = malloc(a->uki_len);
@@ -139,8 +142,8 @@ int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t ep
 	}
 	char *cl = im_install_slot_cmdline(a->cmdline, slot);
 	char *osrel = im_install_osrel(a->name, a->version);
-	int rc = cl && osrel ? im_install_uki_build(a->arch, a->sdstub_efi, a->kernel,
-						    a->initramfs, cl, osrel, epoch, uki, len, err)
+	int rc = cl && osrel ? im_install_uki_build(a->arch, a->sdstub_efi, a->kernel, a->initramfs,
+						    cl, osrel, epoch, uki, len, err)
 			     : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	free(cl);
 	free(osrel);
@@ -148,14 +151,14 @@ int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t ep
 }
 
 /* BOOT-<slot>: vmlinuz, initramfs.xz, boot.cfg (sourced by grub.cfg), os-release. */
-int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *part,
-			  uint32_t ss, const struct im_install_assets *a, char slot, int64_t epoch,
+int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *part, uint32_t ss,
+			  const struct im_install_assets *a, char slot, int64_t epoch,
 			  struct im_error *err)
 {
 	char label[8];
 	snprintf(label, sizeof(label), "BOOT-%c", slot);
-	struct im_fat_opts fo = {.size_bytes = part->size, .sector_size = ss, .label = label,
-				 .mtime = epoch};
+	struct im_fat_opts fo = {
+	    .size_bytes = part->size, .sector_size = ss, .label = label, .mtime = epoch};
 	struct im_tree *t = im_tree_new(epoch);
 	char *cfg = NULL, *osrel = NULL, *rel = NULL;
 	int rc = -1;
@@ -291,8 +294,8 @@ uint64_t im_install_min_size(const struct im_install_opts *o, const struct im_in
 }
 
 /* The disk: a block device's sector and byte size, or a regular file's target size. */
-static int disk_geometry(int fd, const char *what, const struct im_install_opts *o,
-			 uint64_t min, uint32_t *ss, uint64_t *size, struct im_error *err)
+static int disk_geometry(int fd, const char *what, const struct im_install_opts *o, uint64_t min,
+			 uint32_t *ss, uint64_t *size, struct im_error *err)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
@@ -304,8 +307,8 @@ static int disk_geometry(int fd, const char *what, const struct im_install_opts 
 			return im_fail_errno(err, IM_EXIT_IO, "%s: cannot read the device size",
 					     what);
 		if (o->sector_size && o->sector_size != (uint32_t)bss)
-			return im_fail(err, IM_EXIT_INVALID,
-				       "%s: has %d-byte sectors, not %u", what, bss, o->sector_size);
+			return im_fail(err, IM_EXIT_INVALID, "%s: has %d-byte sectors, not %u",
+				       what, bss, o->sector_size);
 		*ss = (uint32_t)bss;
 	} else if (S_ISREG(st.st_mode)) {
 		*size = o->disk_size ? o->disk_size : st.st_size ? (uint64_t)st.st_size : min;
@@ -323,14 +326,16 @@ static int esp_add_sdboot(struct im_tree *t, const struct im_install_assets *a, 
 {
 	char sd[64], name[256], conf[IM_LOADER_CONF_SIZE], body[512];
 	snprintf(sd, sizeof(sd), "EFI/systemd/systemd-boot%s.efi", efi_arch(a->arch));
-	snprintf(body, sizeof(body), "timeout 3\n%s", a->loader_conf_extra ? a->loader_conf_extra : "");
+	snprintf(body, sizeof(body), "timeout 3\n%s",
+		 a->loader_conf_extra ? a->loader_conf_extra : "");
 	if (im_install_uki_name(a->name, a->version, 'A', 0, name + 10, sizeof(name) - 10) < 0)
 		return im_fail(err, IM_EXIT_INVALID, "UKI name too long");
 	memcpy(name, "EFI/Linux/", 10);
 	for (int i = 0; i < 2; i++) {
 		const char *dst = i ? sd : boot;
-		int rc = a->sdboot ? im_tree_add_file_mem(t, dst, a->sdboot, a->sdboot_len, 0644, err)
-				   : im_tree_add_file_src(t, dst, a->sdboot_efi, 0644, err);
+		int rc = a->sdboot
+			     ? im_tree_add_file_mem(t, dst, a->sdboot, a->sdboot_len, 0644, err)
+			     : im_tree_add_file_src(t, dst, a->sdboot_efi, 0644, err);
 		if (rc < 0)
 			return -1;
 	}
@@ -363,8 +368,7 @@ static int esp_add_grub(struct im_tree *t, const struct im_install_opts *o,
 	return rc;
 }
 
-static int esp_add_extra(struct im_tree *t, const struct im_install_assets *a,
-			 struct im_error *err)
+static int esp_add_extra(struct im_tree *t, const struct im_install_assets *a, struct im_error *err)
 {
 	for (size_t i = 0; i < a->n_esp_files; i++) {
 		const struct im_install_file *f = &a->esp_files[i];
@@ -381,7 +385,8 @@ static int write_esp(int fd, const char *what, const struct im_install_opts *o,
 		     uint32_t ss, const uint8_t *uki, size_t uki_len, struct im_error *err)
 {
 	char boot[64];
-	snprintf(boot, sizeof(boot), "EFI/BOOT/BOOT%s.EFI", strcmp(a->arch, "arm64") ? "X64" : "AA64");
+	snprintf(boot, sizeof(boot), "EFI/BOOT/BOOT%s.EFI",
+		 strcmp(a->arch, "arm64") ? "X64" : "AA64");
 	struct im_tree *t = im_tree_new(o->epoch);
 	if (!t)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
@@ -390,8 +395,11 @@ static int write_esp(int fd, const char *what, const struct im_install_opts *o,
 	    (!(o->bootloader & IM_BOOT_SDBOOT) ||
 	     esp_add_sdboot(t, a, boot, uki, uki_len, err) == 0) &&
 	    esp_add_extra(t, a, err) == 0) {
-		struct im_fat_opts fo = {.size_bytes = part->size, .sector_size = ss,
-					 .label = "EFI", .mtime = o->epoch, .fat_type = 32};
+		struct im_fat_opts fo = {.size_bytes = part->size,
+					 .sector_size = ss,
+					 .label = "EFI",
+					 .mtime = o->epoch,
+					 .fat_type = 32};
 		if (im_install_write_point(what, err) == 0)
 			rc = im_fat_write(fd, part->start, &fo, t, err);
 	}
@@ -494,13 +502,13 @@ static int write_parts(struct inst *in, struct im_error *err)
 	if (write_esp(in->fd, in->what, o, in->a, part(in, "EFI"), in->l.ss, in->uki, in->uki_len,
 		      err) < 0)
 		return -1;
-	if (in->l.boot &&
-	    (im_install_write_boot(in->fd, in->what, part(in, "BOOT-A"), in->l.ss, in->a, 'A',
-				   o->epoch, err) < 0 ||
-	     im_install_write_boot(in->fd, in->what, part(in, "BOOT-B"), in->l.ss, NULL, 'B',
-				   o->epoch, err) < 0))
+	if (in->l.boot && (im_install_write_boot(in->fd, in->what, part(in, "BOOT-A"), in->l.ss,
+						 in->a, 'A', o->epoch, err) < 0 ||
+			   im_install_write_boot(in->fd, in->what, part(in, "BOOT-B"), in->l.ss,
+						 NULL, 'B', o->epoch, err) < 0))
 		return -1;
-	if (in->l.bios && im_biosboot_install_gpt(in->fd, in->what, &in->d, in->a->grub_dir, err) < 0)
+	if (in->l.bios &&
+	    im_biosboot_install_gpt(in->fd, in->what, &in->d, in->a->grub_dir, err) < 0)
 		return -1;
 	return im_install_meta_put(in->fd, in->what, part(in, "META")->start,
 				   o->meta ? o->meta : &empty, err);
@@ -559,8 +567,8 @@ int im_install(int fd, const char *what, const struct im_install_opts *o,
 	if ((o->bootloader & IM_BOOT_GRUB) && !strcmp(a->arch, "amd64") && !in.l.bios)
 		warn(o, "4096-byte sectors: no BIOS boot partition (BIOS boot code reads "
 			"512-byte sectors); the disk boots through UEFI");
-	struct im_gpt_layout g = {.disk_size = size, .sector_size = ss, .parts = in.l.p,
-				  .n = in.l.n};
+	struct im_gpt_layout g = {
+	    .disk_size = size, .sector_size = ss, .parts = in.l.p, .n = in.l.n};
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode))
 		g.disk_size = 0;
@@ -585,8 +593,7 @@ int im_install_meta_read(int fd, const char *what, struct im_meta *m, struct im_
 	return rc;
 }
 
-int im_install_meta_write(int fd, const char *what, const struct im_meta *m,
-			  struct im_error *err)
+int im_install_meta_write(int fd, const char *what, const struct im_meta *m, struct im_error *err)
 {
 	struct im_gpt_disk d;
 	if (im_gpt_read(fd, what, 0, &d, err) < 0)

@@ -56,7 +56,8 @@ static char uki_slot(const char *n, int *left, size_t *base)
 		const char *p = plus + 1;
 		size_t d = strspn(p, "0123456789");
 		if (d && (p + d == n + len ||
-			  (p[d] == '-' && strspn(p + d + 1, "0123456789") == (size_t)(n + len - p - d - 1) &&
+			  (p[d] == '-' &&
+			   strspn(p + d + 1, "0123456789") == (size_t)(n + len - p - d - 1) &&
 			   n + len > p + d + 1))) {
 			*left = atoi(p);
 			len = (size_t)(plus - n);
@@ -151,8 +152,7 @@ static void close_disk(struct disk *k)
 	free(k->ukis);
 }
 
-static int open_disk(struct disk *k, int fd, const char *what, int64_t epoch,
-		     struct im_error *err)
+static int open_disk(struct disk *k, int fd, const char *what, int64_t epoch, struct im_error *err)
 {
 	memset(k, 0, sizeof(*k));
 	k->fd = fd;
@@ -239,10 +239,10 @@ static int env_put(struct disk *k, const char *saved, const char *next, int set_
 		return 0;
 	char buf[IM_GRUBENV_SIZE];
 	memcpy(buf, k->env, sizeof(buf));
-	if ((saved && im_grubenv_edit_block(buf, sizeof(buf), IM_GRUBENV_SAVED_ENTRY, saved,
-					    err) < 0) ||
-	    (set_next && im_grubenv_edit_block(buf, sizeof(buf), IM_GRUBENV_NEXT_ENTRY, next,
-					       err) < 0))
+	if ((saved &&
+	     im_grubenv_edit_block(buf, sizeof(buf), IM_GRUBENV_SAVED_ENTRY, saved, err) < 0) ||
+	    (set_next &&
+	     im_grubenv_edit_block(buf, sizeof(buf), IM_GRUBENV_NEXT_ENTRY, next, err) < 0))
 		return -1;
 	if (!memcmp(buf, k->env, sizeof(buf)))
 		return 0;
@@ -277,8 +277,10 @@ static int conf_put(struct disk *k, char slot, int trial, struct im_error *err)
 		}
 	}
 	if (!name[0])
-		return im_fail(err, IM_EXIT_INSTALL, "%s: loader/loader.conf has no default glob "
-						     "of ours", k->what);
+		return im_fail(err, IM_EXIT_INSTALL,
+			       "%s: loader/loader.conf has no default glob "
+			       "of ours",
+			       k->what);
 	if (im_install_loader_conf(out, name, slot, trial, body, err) < 0 ||
 	    im_fatfs_overwrite(&k->fs, &k->conf_e, out, sizeof(out), err) < 0)
 		return -1;
@@ -379,8 +381,8 @@ int im_upgrade(int fd, const char *what, const struct im_install_assets *a, int6
 		goto out;
 	if (disarm(&k, c, err) < 0)
 		goto out;
-	if ((k.bl & IM_BOOT_GRUB) && im_install_write_boot(fd, what, k.boot[y - 'A'], k.d.sector_size,
-							   a, y, epoch, err) < 0)
+	if ((k.bl & IM_BOOT_GRUB) &&
+	    im_install_write_boot(fd, what, k.boot[y - 'A'], k.d.sector_size, a, y, epoch, err) < 0)
 		goto out;
 	if (k.bl & IM_BOOT_SDBOOT) {
 		char name[256];

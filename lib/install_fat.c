@@ -3,10 +3,9 @@
  * (fatgen103, v1.03): §3 boot sector and BPB, §3.5 FAT type by cluster count, §4 FAT
  * entries, §5 FSInfo, §6 directory entries, §7 long names (and their checksum).
  *
- * Only what the A/B code needs: lookups, reading, same-size rewrites, creating files in an
- * existing directory, renaming and deleting them. Writes are ordered so that an interrupted
- * change leaves the old state readable: data, then FAT chains, then directory entries when
- * creating; directory entries, then FAT chains when deleting. */
+ * Only what the A/B code needs. This file: geometry, FAT chains and allocation, directory
+ * scans, lookups, reading and same-size rewrites, and the counted writes (fault hook);
+ * lib/install_fatedit.c creates, renames and deletes files. */
 #include "imager/install.h"
 
 #include <errno.h>
@@ -73,8 +72,7 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, v >> 16);
 }
 
-static int pread_all(struct im_fatfs *fs, void *buf, size_t len, uint64_t off,
-		     struct im_error *err)
+static int pread_all(struct im_fatfs *fs, void *buf, size_t len, uint64_t off, struct im_error *err)
 {
 	uint8_t *p = buf;
 	off += fs->off;
@@ -96,7 +94,7 @@ static int pread_all(struct im_fatfs *fs, void *buf, size_t len, uint64_t off,
 }
 
 int im_fat_pwrite(struct im_fatfs *fs, const void *buf, size_t len, uint64_t off,
-		    struct im_error *err)
+		  struct im_error *err)
 {
 	return im_install_pwrite(fs->fd, buf, len, fs->off + off, fs->what, err);
 }
@@ -271,7 +269,7 @@ int im_fat_flush(struct im_fatfs *fs, uint32_t lo, uint32_t hi, struct im_error 
 	int rc = 0;
 	for (uint32_t k = 0; rc == 0 && k < fs->nfats; k++)
 		rc = im_fat_pwrite(fs, raw, n * esz,
-			      fs->fat_off + (uint64_t)k * fs->fatsz * fs->ss + lo * esz, err);
+				   fs->fat_off + (uint64_t)k * fs->fatsz * fs->ss + lo * esz, err);
 	free(raw);
 	return rc;
 }
@@ -334,8 +332,7 @@ int im_fat_alloc(struct im_fatfs *fs, size_t n, uint32_t *first, uint32_t *lo, u
 typedef int (*run_fn)(struct im_fatfs *fs, uint32_t c, size_t n, size_t idx, void *ctx,
 		      struct im_error *err);
 
-static int for_runs(struct im_fatfs *fs, uint32_t first, run_fn fn, void *ctx,
-		    struct im_error *err)
+static int for_runs(struct im_fatfs *fs, uint32_t first, run_fn fn, void *ctx, struct im_error *err)
 {
 	uint32_t *v;
 	size_t n;
@@ -376,7 +373,8 @@ static int io_run(struct im_fatfs *fs, uint32_t c, size_t n, size_t idx, void *c
 	/* file data in 1 MiB writes: bounded requests, and each a power-loss point */
 	for (size_t done = 0; done < len; done += DATA_CHUNK) {
 		size_t n = len - done < DATA_CHUNK ? len - done : DATA_CHUNK;
-		if (im_fat_pwrite(fs, io->buf + at + done, n, im_fat_clus_off(fs, c) + done, err) < 0)
+		if (im_fat_pwrite(fs, io->buf + at + done, n, im_fat_clus_off(fs, c) + done, err) <
+		    0)
 			return -1;
 	}
 	return 0;
@@ -468,14 +466,6 @@ static void sfn_text(const uint8_t *e, char *out)
 
 /* ---- directories ---- */
 
-struct im_fat_dir {
-	uint32_t first;	 /* 0: FAT16 root */
-	uint8_t *b;	 /* all entries */
-	size_t n;	 /* slots */
-	uint32_t *clus;	 /* chain (NULL for the FAT16 root) */
-	size_t nclus;
-};
-
 void im_fat_dir_free(struct im_fat_dir *d)
 {
 	free(d->b);
@@ -499,7 +489,8 @@ int im_fat_dir_load(struct im_fatfs *fs, uint32_t first, struct im_fat_dir *d, s
 	if (!(d->b = malloc(d->nclus * fs->cb)))
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	for (size_t i = 0; i < d->nclus; i++)
-		if (pread_all(fs, d->b + i * fs->cb, fs->cb, im_fat_clus_off(fs, d->clus[i]), err) < 0)
+		if (pread_all(fs, d->b + i * fs->cb, fs->cb, im_fat_clus_off(fs, d->clus[i]), err) <
+		    0)
 			return -1;
 	return 0;
 }
@@ -679,7 +670,8 @@ static int list_fn(struct im_fat_dirent *e, const uint8_t *raw, void *ctx)
 	return 0;
 }
 
-int im_fat_dir_open(struct im_fatfs *fs, const char *path, struct im_fat_dir *d, struct im_error *err)
+int im_fat_dir_open(struct im_fatfs *fs, const char *path, struct im_fat_dir *d,
+		    struct im_error *err)
 {
 	struct im_fat_dirent e;
 	int r = im_fatfs_lookup(fs, path, &e, err);
@@ -723,8 +715,7 @@ int im_fatfs_read(struct im_fatfs *fs, const struct im_fat_dirent *e, uint8_t **
 		have = (uint64_t)n * fs->cb;
 		free(v);
 	}
-	if (have < e->size ||
-	    for_runs(fs, e->first, io_run, &io, err) < 0) {
+	if (have < e->size || for_runs(fs, e->first, io_run, &io, err) < 0) {
 		free(io.buf);
 		return im_fail(err, IM_EXIT_INVALID, "%s: %s: cluster chain shorter than its size",
 			       fs->what, e->name);
@@ -739,8 +730,8 @@ int im_fatfs_overwrite(struct im_fatfs *fs, const struct im_fat_dirent *e, const
 		       size_t len, struct im_error *err)
 {
 	if (len != e->size)
-		return im_fail(err, IM_EXIT_INTERNAL, "%s: %s: in-place rewrite of %u bytes with %zu",
-			       fs->what, e->name, e->size, len);
+		return im_fail(err, IM_EXIT_INTERNAL,
+			       "%s: %s: in-place rewrite of %u bytes with %zu", fs->what, e->name,
+			       e->size, len);
 	return im_fat_write_data(fs, e->first, buf, len, err);
 }
-

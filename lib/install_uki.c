@@ -48,9 +48,9 @@ static int add_all(struct im_pe *pe, const struct uki_in *in, const char *cmdlin
 	return 0;
 }
 
-int im_install_uki_build(const char *arch, const char *stub, const char *kernel,
-			 const char *initrd, const char *cmdline, const char *osrel,
-			 int64_t epoch, uint8_t **out, size_t *out_len, struct im_error *err)
+int im_install_uki_build(const char *arch, const char *stub, const char *kernel, const char *initrd,
+			 const char *cmdline, const char *osrel, int64_t epoch, uint8_t **out,
+			 size_t *out_len, struct im_error *err)
 {
 	struct uki_in in = {0};
 	struct im_pe pe = {0};

@@ -27,6 +27,8 @@
  * has a fixed size (IM_LOADER_CONF_SIZE) and is edited in place: its `default` glob names
  * the trial (`<name>-*-<slot>+1.efi`, which stops matching once systemd-boot has counted
  * the try) or else the committed slot (`<name>-*-<slot>.efi`).
+ * dual-boot keeps both states (BIOS boots GRUB, UEFI boots systemd-boot) and every operation
+ * updates both; a trial one of the two paths has used up counts as used up.
  *
  * Modifying the ESP: it is never rebuilt after install. A small FAT16/32 editor
  * (im_fatfs_*, below) finds files, rewrites the fixed-size grubenv and loader.conf in place
@@ -50,14 +52,14 @@
 #include "imager/error.h"
 #include "imager/meta.h"
 
-#define IM_INSTALL_MIB	     (1024ull * 1024)
-#define IM_INSTALL_ESP_SIZE  (100 * IM_INSTALL_MIB)
-#define IM_INSTALL_ESP_4K    (260 * IM_INSTALL_MIB)
-#define IM_INSTALL_BIOS_SIZE (1 * IM_INSTALL_MIB)
-#define IM_INSTALL_BOOT_SIZE (1000 * IM_INSTALL_MIB)
-#define IM_INSTALL_META_SIZE (1 * IM_INSTALL_MIB)
+#define IM_INSTALL_MIB	      (1024ull * 1024)
+#define IM_INSTALL_ESP_SIZE   (100 * IM_INSTALL_MIB)
+#define IM_INSTALL_ESP_4K     (260 * IM_INSTALL_MIB)
+#define IM_INSTALL_BIOS_SIZE  (1 * IM_INSTALL_MIB)
+#define IM_INSTALL_BOOT_SIZE  (1000 * IM_INSTALL_MIB)
+#define IM_INSTALL_META_SIZE  (1 * IM_INSTALL_MIB)
 #define IM_INSTALL_STATE_SIZE (100 * IM_INSTALL_MIB)
-#define IM_LOADER_CONF_SIZE  512
+#define IM_LOADER_CONF_SIZE   512
 
 /* Bit set: GRUB = 1, systemd-boot = 2, dual-boot = both. */
 enum im_bootloader {
@@ -72,24 +74,24 @@ const char *im_bootloader_name(enum im_bootloader b);
 
 /* An extra file for the ESP (e.g. loader/keys/auto/PK.auth for Secure Boot). */
 struct im_install_file {
-	const char *path; /* in the ESP, e.g. "loader/keys/auto/db.auth" */
-	const char *src;  /* host file, or NULL ... */
+	const char *path;    /* in the ESP, e.g. "loader/keys/auto/db.auth" */
+	const char *src;     /* host file, or NULL ... */
 	const uint8_t *data; /* ... content in memory */
 	size_t len;
 };
 
 struct im_install_assets {
-	const char *arch;	    /* "amd64" | "arm64" */
-	const char *name, *version; /* OS name and version: [A-Za-z0-9._+-], 1..63 chars */
+	const char *arch;		/* "amd64" | "arm64" */
+	const char *name, *version;	/* OS name and version: [A-Za-z0-9._+-], 1..63 chars */
 	const char *kernel, *initramfs; /* host paths */
-	const char *cmdline;	    /* the slot's kernel command line; " imager.slot=X" is
-				     * appended by the install code */
-	const char *grub_dir;	    /* boot.img, core.img, grubx64.efi/grubaa64.efi */
-	const char *sdboot_efi;	    /* systemd-boot (path) ... */
-	const uint8_t *sdboot;	    /* ... or in memory (e.g. signed); used when non-NULL */
+	const char *cmdline;		/* the slot's kernel command line; " imager.slot=X" is
+					 * appended by the install code */
+	const char *grub_dir;		/* boot.img, core.img, grubx64.efi/grubaa64.efi */
+	const char *sdboot_efi;		/* systemd-boot (path) ... */
+	const uint8_t *sdboot;		/* ... or in memory (e.g. signed); used when non-NULL */
 	size_t sdboot_len;
-	const char *sdstub_efi;	    /* systemd-stub: the slot UKI is built from it ... */
-	const uint8_t *uki;	    /* ... unless a ready UKI is given (used as is: Secure Boot) */
+	const char *sdstub_efi; /* systemd-stub: the slot UKI is built from it ... */
+	const uint8_t *uki;	/* ... unless a ready UKI is given (used as is: Secure Boot) */
 	size_t uki_len;
 	const char *loader_conf_extra; /* extra loader.conf lines ("secure-boot-enroll force\n") */
 	const struct im_install_file *esp_files; /* extra ESP files (install only) */
@@ -100,13 +102,13 @@ typedef void (*im_install_warn_fn)(const char *msg, void *ctx);
 
 struct im_install_opts {
 	enum im_bootloader bootloader;
-	uint32_t sector_size;	 /* 512 or 4096 (0 = 512, or the block device's) */
-	uint64_t disk_size;	 /* bytes; 0 = the file/device size, or the layout minimum for
-				  * an empty file */
-	int image_mode;		 /* no STATE/EPHEMERAL */
+	uint32_t sector_size;	    /* 512 or 4096 (0 = 512, or the block device's) */
+	uint64_t disk_size;	    /* bytes; 0 = the file/device size, or the layout minimum for
+				     * an empty file */
+	int image_mode;		    /* no STATE/EPHEMERAL */
 	const struct im_meta *meta; /* META content (NULL = empty) */
-	int64_t epoch;		 /* every timestamp (SOURCE_DATE_EPOCH) */
-	im_install_warn_fn warn; /* NULL = stderr "installer: warning: ..." */
+	int64_t epoch;		    /* every timestamp (SOURCE_DATE_EPOCH) */
+	im_install_warn_fn warn;    /* NULL = stderr "installer: warning: ..." */
 	void *warn_ctx;
 };
 
@@ -122,9 +124,11 @@ int im_install(int fd, const char *what, const struct im_install_opts *o,
 	       const struct im_install_assets *a, struct im_error *err);
 
 /* Write the assets into the slot that is not committed, then arm it as a one-shot trial and
- * set META tag 6 to the committed slot. a->arch/grub_dir/sdboot are not used (the boot
- * loaders stay). No committed slot (or not our layout) is IM_EXIT_INSTALL. `epoch` stamps
- * the new files. `slot_out` (may be NULL) receives the slot written. */
+ * set META tag 6 to the committed slot. a->grub_dir/sdboot are not used (the boot loaders
+ * stay); a->arch NULL means the disk's (its removable-media loader's name). Any armed trial
+ * is disarmed first. No committed slot is IM_EXIT_INSTALL; a disk without our layout is
+ * IM_EXIT_INSTALL or IM_EXIT_INVALID. `epoch` stamps the new files. `slot_out` (may be
+ * NULL) receives the slot written. */
 int im_upgrade(int fd, const char *what, const struct im_install_assets *a, int64_t epoch,
 	       char *slot_out, struct im_error *err);
 
@@ -150,9 +154,9 @@ struct im_slot_info {
 	char slot; /* 'A' or 'B' */
 	enum im_slot_state state;
 	char name[64], version[64];
-	char uki[256];	 /* sd-boot: the UKI file name in EFI/Linux ("" when none) */
-	int tries_left;	 /* sd-boot boot counter: -1 when none */
-	char *cmdline;	 /* malloc'd; NULL when unknown */
+	char uki[256];	/* sd-boot: the UKI file name in EFI/Linux ("" when none) */
+	int tries_left; /* sd-boot boot counter: -1 when none */
+	char *cmdline;	/* malloc'd; NULL when unknown */
 };
 
 struct im_status {
@@ -171,8 +175,7 @@ const char *im_slot_state_name(enum im_slot_state s);
 
 /* META partition of an installed disk: read / replace it (both copies, copy 1 first). */
 int im_install_meta_read(int fd, const char *what, struct im_meta *m, struct im_error *err);
-int im_install_meta_write(int fd, const char *what, const struct im_meta *m,
-			  struct im_error *err);
+int im_install_meta_write(int fd, const char *what, const struct im_meta *m, struct im_error *err);
 
 /* ---- test hook ------------------------------------------------------------------------ */
 
@@ -193,9 +196,9 @@ char *im_install_osrel_get(const char *osrel, const char *key);
 
 /* Assemble an unsigned UKI (UAPI.5: .osrel .cmdline .uname .linux .initrd appended to
  * systemd-stub; pe.h) in memory. The stub must be built for `arch`. */
-int im_install_uki_build(const char *arch, const char *stub, const char *kernel,
-			 const char *initrd, const char *cmdline, const char *osrel,
-			 int64_t epoch, uint8_t **out, size_t *out_len, struct im_error *err);
+int im_install_uki_build(const char *arch, const char *stub, const char *kernel, const char *initrd,
+			 const char *cmdline, const char *osrel, int64_t epoch, uint8_t **out,
+			 size_t *out_len, struct im_error *err);
 
 /* A UKI's .osrel NAME/VERSION_ID and .cmdline (malloc'd, each may be NULL). */
 int im_install_uki_info(const uint8_t *buf, size_t len, const char *what, char **name,
@@ -209,19 +212,19 @@ int im_install_uki_info(const uint8_t *buf, size_t len, const char *what, char *
 struct im_fatfs {
 	int fd;
 	const char *what;
-	uint64_t off;	   /* filesystem start in fd */
-	int type;	   /* 16 or 32 */
-	uint32_t ss;	   /* bytes per sector */
-	uint32_t cb;	   /* bytes per cluster */
+	uint64_t off;	       /* filesystem start in fd */
+	int type;	       /* 16 or 32 */
+	uint32_t ss;	       /* bytes per sector */
+	uint32_t cb;	       /* bytes per cluster */
 	uint32_t nfats, fatsz; /* FAT copies; sectors per FAT */
-	uint64_t fat_off;  /* first FAT, bytes from off */
-	uint64_t root_off; /* FAT16 fixed root directory, bytes from off */
+	uint64_t fat_off;      /* first FAT, bytes from off */
+	uint64_t root_off;     /* FAT16 fixed root directory, bytes from off */
 	uint32_t root_ents;
-	uint32_t root_clus; /* FAT32 root directory cluster */
-	uint64_t data_off;  /* cluster 2, bytes from off */
-	uint32_t nclus;	    /* data clusters: numbers 2 .. nclus + 1 */
-	uint32_t fsinfo;    /* FAT32 FSInfo sector (0 = none) */
-	uint32_t *fat;	    /* nclus + 2 entries */
+	uint32_t root_clus;  /* FAT32 root directory cluster */
+	uint64_t data_off;   /* cluster 2, bytes from off */
+	uint32_t nclus;	     /* data clusters: numbers 2 .. nclus + 1 */
+	uint32_t fsinfo;     /* FAT32 FSInfo sector (0 = none) */
+	uint32_t *fat;	     /* nclus + 2 entries */
 	uint16_t date, time; /* timestamp of new entries */
 };
 
@@ -231,9 +234,9 @@ struct im_fat_dirent {
 	uint8_t attr;
 	uint32_t first; /* first cluster */
 	uint32_t size;
-	uint32_t dir;	   /* cluster of the directory holding it (0: FAT16 root) */
-	uint32_t slot;	   /* index of its first entry (long-name entries first) */
-	uint32_t nslots;   /* entries used, long-name entries included */
+	uint32_t dir;	 /* cluster of the directory holding it (0: FAT16 root) */
+	uint32_t slot;	 /* index of its first entry (long-name entries first) */
+	uint32_t nslots; /* entries used, long-name entries included */
 };
 
 #define IM_FAT_ATTR_DIR 0x10
@@ -259,6 +262,50 @@ int im_fatfs_delete(struct im_fatfs *fs, const struct im_fat_dirent *e, struct i
 int im_fatfs_rename(struct im_fatfs *fs, const struct im_fat_dirent *e, const char *name,
 		    struct im_error *err);
 
+/* ---- FAT editor internals, shared by lib/install_fat.c and lib/install_fatedit.c ---- */
+
+/* A directory's entries in memory: the FAT16 root (first = 0) or a cluster chain. */
+struct im_fat_dir {
+	uint32_t first;
+	uint8_t *b;	/* all 32-byte entries */
+	size_t n;	/* entries */
+	uint32_t *clus; /* its chain (NULL for the FAT16 root) */
+	size_t nclus;
+};
+
+typedef int (*im_fat_dirent_fn)(struct im_fat_dirent *e, const uint8_t *raw, void *ctx);
+
+int im_fat_dir_load(struct im_fatfs *fs, uint32_t first, struct im_fat_dir *d,
+		    struct im_error *err);
+int im_fat_dir_open(struct im_fatfs *fs, const char *path, struct im_fat_dir *d,
+		    struct im_error *err);
+void im_fat_dir_free(struct im_fat_dir *d);
+/* fn for every named entry (not . .. or the label); stops at the first non-zero return. */
+int im_fat_dir_scan(const struct im_fat_dir *d, im_fat_dirent_fn fn, void *ctx);
+/* 1 and *out when a long or 8.3 name matches (ASCII case-insensitive), else 0. */
+int im_fat_dir_find(const struct im_fat_dir *d, const char *name, struct im_fat_dirent *out);
+/* Write entries [i, i+n) of d->b back (one write per cluster touched). */
+int im_fat_dir_write(struct im_fatfs *fs, const struct im_fat_dir *d, size_t i, size_t n,
+		     struct im_error *err);
+uint32_t im_fat_get(const struct im_fatfs *fs, uint32_t c);
+void im_fat_set(struct im_fatfs *fs, uint32_t c, uint32_t v);
+uint64_t im_fat_clus_off(const struct im_fatfs *fs, uint32_t c);
+int im_fat_chain(struct im_fatfs *fs, uint32_t first, uint32_t **out, size_t *n,
+		 struct im_error *err);
+/* Chain n free clusters in memory (first fit, else scattered), widening [*lo, *hi]. */
+int im_fat_alloc(struct im_fatfs *fs, size_t n, uint32_t *first, uint32_t *lo, uint32_t *hi,
+		 struct im_error *err);
+/* Write FAT entries lo..hi to every FAT copy; recount FSInfo's free clusters. */
+int im_fat_flush(struct im_fatfs *fs, uint32_t lo, uint32_t hi, struct im_error *err);
+int im_fat_fsinfo(struct im_fatfs *fs, struct im_error *err);
+/* buf (len bytes) over the chain from `first`, in runs of contiguous clusters. */
+int im_fat_write_data(struct im_fatfs *fs, uint32_t first, const void *buf, size_t len,
+		      struct im_error *err);
+int im_fat_pwrite(struct im_fatfs *fs, const void *buf, size_t len, uint64_t off,
+		  struct im_error *err);
+int im_fat_to_utf16(const char *s, uint16_t out[256]);
+uint8_t im_fat_lfn_checksum(const uint8_t sfn[11]);
+
 /* ---- shared by lib/install*.c -------------------------------------------------------- */
 
 struct im_gpt_entry;
@@ -271,11 +318,11 @@ int im_install_uki_name(const char *name, const char *version, char slot, int tr
 /* cmdline + " imager.slot=<slot>" (malloc'd). */
 char *im_install_slot_cmdline(const char *cmdline, char slot);
 /* The slot's UKI: a copy of a->uki, or built from a->sdstub_efi (malloc'd). */
-int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t epoch,
-			uint8_t **uki, size_t *len, struct im_error *err);
+int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t epoch, uint8_t **uki,
+			size_t *len, struct im_error *err);
 /* Write the whole BOOT-<slot> filesystem (a = NULL: empty). One write point. */
-int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *part,
-			  uint32_t ss, const struct im_install_assets *a, char slot, int64_t epoch,
+int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *part, uint32_t ss,
+			  const struct im_install_assets *a, char slot, int64_t epoch,
 			  struct im_error *err);
 /* loader.conf of IM_LOADER_CONF_SIZE bytes into out: header, body, "default" glob for the
  * slot (trial: its +1 name), '#' padding. */

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "imager/fat.h"
+#include "imager/fstree.h"
 #include "imager/gpt.h"
 #include "imager/grubenv.h"
 #include "imager/install.h"
@@ -43,11 +45,15 @@ static void quiet(const char *msg, void *ctx)
 
 static struct im_install_assets assets(const char *version, const char *cmdline)
 {
-	return (struct im_install_assets){
-		.arch = "amd64", .name = "Talos", .version = version,
-		.kernel = PAYLOAD "/vmlinuz", .initramfs = PAYLOAD "/initramfs.xz",
-		.cmdline = cmdline, .grub_dir = PAYLOAD "/grub",
-		.sdboot_efi = PAYLOAD "/systemd-boot.efi", .sdstub_efi = PAYLOAD "/systemd-stub.efi"};
+	return (struct im_install_assets){.arch = "amd64",
+					  .name = "Talos",
+					  .version = version,
+					  .kernel = PAYLOAD "/vmlinuz",
+					  .initramfs = PAYLOAD "/initramfs.xz",
+					  .cmdline = cmdline,
+					  .grub_dir = PAYLOAD "/grub",
+					  .sdboot_efi = PAYLOAD "/systemd-boot.efi",
+					  .sdstub_efi = PAYLOAD "/systemd-stub.efi"};
 }
 
 static char *path(const char *name)
@@ -63,8 +69,12 @@ static void install(const char *img, enum im_bootloader bl, uint32_t ss)
 	im_meta_init(&m);
 	struct im_error err = {0};
 	assert_int_equal(im_meta_set(&m, 0xc, "hello", 5, &err), 0);
-	struct im_install_opts o = {.bootloader = bl, .sector_size = ss, .image_mode = 1,
-				    .meta = &m, .epoch = 1700000000, .warn = quiet};
+	struct im_install_opts o = {.bootloader = bl,
+				    .sector_size = ss,
+				    .image_mode = 1,
+				    .meta = &m,
+				    .epoch = 1700000000,
+				    .warn = quiet};
 	struct im_install_assets a = assets("v1.0.0", "console=ttyS0 panic=1");
 	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
@@ -111,7 +121,8 @@ static void sfdisk_verify(const char *img, uint32_t ss)
 		return;
 	}
 	int rc = tu_sh("L=$(losetup -f --show -r --sector-size %u %s 2>/dev/null) || exit 77; "
-		       "sfdisk --verify $L >/dev/null; r=$?; losetup -d $L; exit $r", ss, img);
+		       "sfdisk --verify $L >/dev/null; r=$?; losetup -d $L; exit $r",
+		       ss, img);
 	if (rc == 77)
 		print_message("# no loop device: 4096-byte sector GPT not checked by sfdisk\n");
 	else
@@ -157,21 +168,31 @@ static void check_layout(enum im_bootloader bl, uint32_t ss)
 		fsck(img, "BOOT-B");
 		char *b = extract(img, "BOOT-A");
 		assert_int_equal(tu_sh("mtype -i %s ::/boot.cfg | grep -q 'linux /vmlinuz "
-				       "console=ttyS0 panic=1 imager.slot=A'", b), 0);
+				       "console=ttyS0 panic=1 imager.slot=A'",
+				       b),
+				 0);
 		assert_int_equal(tu_sh("mdir -b -i %s ::/ | grep -q initramfs.xz", b), 0);
 		free(b);
 		assert_int_equal(tu_sh("mcopy -o -i %s ::/grub/grubenv %s/env && grub-editenv "
-				       "%s/env list | grep -qx saved_entry=A", esp, dir, dir), 0);
+				       "%s/env list | grep -qx saved_entry=A",
+				       esp, dir, dir),
+				 0);
 		assert_int_equal(tu_sh("mtype -i %s ::/grub/grub.cfg > %s/g.cfg && "
-				       "grub-script-check %s/g.cfg", esp, dir, dir), 0);
+				       "grub-script-check %s/g.cfg",
+				       esp, dir, dir),
+				 0);
 	}
 	if (sd) {
-		assert_int_equal(tu_sh("mdir -b -i %s ::/EFI/Linux | grep -q Talos-v1.0.0-A.efi",
-				       esp), 0);
+		assert_int_equal(
+		    tu_sh("mdir -b -i %s ::/EFI/Linux | grep -q Talos-v1.0.0-A.efi", esp), 0);
 		assert_int_equal(tu_sh("mtype -i %s ::/loader/loader.conf | grep -qx "
-				       "'default talos-\\*-a.efi'", esp), 0);
+				       "'default talos-\\*-a.efi'",
+				       esp),
+				 0);
 		assert_int_equal(tu_sh("mdir -b -i %s ::/EFI/systemd | grep -q "
-				       "systemd-bootx64.efi", esp), 0);
+				       "systemd-bootx64.efi",
+				       esp),
+				 0);
 	}
 	assert_int_equal(tu_sh("mdir -b -i %s ::/EFI/BOOT | grep -q BOOTX64.EFI", esp), 0);
 	free(esp);
@@ -245,8 +266,8 @@ static void commit(const char *img, char slot)
 	close(fd);
 }
 
-static void expect(const char *img, char committed, char trial, char previous,
-		   enum im_slot_state a, enum im_slot_state b)
+static void expect(const char *img, char committed, char trial, char previous, enum im_slot_state a,
+		   enum im_slot_state b)
 {
 	struct im_status st = status(img);
 	assert_int_equal(st.committed, committed);
@@ -264,7 +285,8 @@ static void sdboot_tries(const char *img, const char *from, const char *to)
 	struct im_error err = {0};
 	assert_int_equal(im_gpt_read_path(img, 0, &d, &err), 0);
 	assert_int_equal(tu_sh("mren -i %s@@%llu ::/EFI/Linux/%s ::/EFI/Linux/%s", img,
-			       (unsigned long long)im_gpt_find(&d, "EFI")->start, from, to), 0);
+			       (unsigned long long)im_gpt_find(&d, "EFI")->start, from, to),
+			 0);
 	im_gpt_disk_free(&d);
 }
 
@@ -272,7 +294,8 @@ static void grub_env(const char *img, const char *want)
 {
 	char *esp = extract(img, "EFI");
 	if (tu_sh("mcopy -o -i %s ::/grub/grubenv %s/env && grub-editenv %s/env list | "
-		  "tr '\\n' ' ' | grep -qx '%s'", esp, dir, dir, want)) {
+		  "tr '\\n' ' ' | grep -qx '%s'",
+		  esp, dir, dir, want)) {
 		tu_sh("grub-editenv %s/env list >&2", dir);
 		fail_msg("grubenv: want \"%s\"", want);
 	}
@@ -285,7 +308,8 @@ static void grub_env_set(const char *img, const char *kv)
 	assert_int_equal(tu_sh("mcopy -o -i %s@@1M ::/grub/grubenv %s/env && grub-editenv "
 			       "%s/env %s %s && mcopy -o -i %s@@1M %s/env ::/grub/grubenv",
 			       img, dir, dir, kv[0] == '-' ? "unset" : "set",
-			       kv[0] == '-' ? kv + 1 : kv, img, dir), 0);
+			       kv[0] == '-' ? kv + 1 : kv, img, dir),
+			 0);
 }
 
 static void test_ab_grub(void **state)
@@ -338,9 +362,10 @@ static void test_ab_sdboot(void **state)
 	im_status_free(&st);
 	char *esp = extract(img, "EFI");
 	assert_int_equal(tu_sh("mtype -i %s ::/loader/loader.conf | grep -qx "
-			       "'default talos-\\*-b+1.efi'", esp), 0);
-	assert_int_equal(tu_sh("mtype -i %s ::/loader/loader.conf | grep -qx 'timeout 3'", esp),
+			       "'default talos-\\*-b+1.efi'",
+			       esp),
 			 0);
+	assert_int_equal(tu_sh("mtype -i %s ::/loader/loader.conf | grep -qx 'timeout 3'", esp), 0);
 	free(esp);
 	fsck(img, "EFI");
 	sdboot_tries(img, "Talos-v1.1.0-B+1.efi", "Talos-v1.1.0-B+0-1.efi");
@@ -380,8 +405,8 @@ static void test_errors(void **state)
 	struct im_error err = {0};
 	char *img = path("small.img");
 	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	struct im_install_opts o = {.bootloader = IM_BOOT_DUAL, .disk_size = 500 << 20,
-				    .image_mode = 1, .warn = quiet};
+	struct im_install_opts o = {
+	    .bootloader = IM_BOOT_DUAL, .disk_size = 500 << 20, .image_mode = 1, .warn = quiet};
 	struct im_install_assets a = assets("v1.0.0", "");
 	assert_int_equal(im_install(fd, img, &o, &a, &err), -1);
 	assert_int_equal(err.code, IM_EXIT_INVALID);
@@ -423,6 +448,79 @@ static void test_errors(void **state)
 	free(img);
 }
 
+/* ---- the FAT editor on its own ---- */
+
+static void fat_edit_case(uint64_t size, uint32_t ss, int want_type)
+{
+	char *img = path("fat.img");
+	struct im_error err = {0};
+	struct im_tree *t = im_tree_new(0);
+	assert_int_equal(im_tree_add_file_mem(t, "d/keep.txt", "keep", 4, 0644, &err), 0);
+	struct im_fat_opts fo = {.size_bytes = size, .sector_size = ss, .label = "T"};
+	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	assert_int_equal(im_fat_write(fd, 0, &fo, t, &err), 0);
+	im_tree_free(t);
+	struct im_fatfs fs;
+	assert_int_equal(im_fatfs_open(&fs, fd, img, 0, 1700000000, &err), 0);
+	assert_int_equal(fs.type, want_type);
+	char name[128], data[5000];
+	/* 40 long names: the folder grows past its first cluster */
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "a file with a rather long name number %02d.bin", i);
+		memset(data, 'a' + i % 26, sizeof(data));
+		if (im_fatfs_create(&fs, "d", name, data, (size_t)(i * 97) % sizeof(data), &err))
+			fail_msg("create %s: %s", name, err.msg);
+		if (im_fatfs_create(&fs, "", name, data, 100, &err))
+			fail_msg("create /%s: %s", name, err.msg);
+	}
+	struct im_fat_dirent e;
+	for (int i = 0; i < 40; i += 3) {
+		snprintf(name, sizeof(name), "d/a file with a rather long name number %02d.bin", i);
+		assert_int_equal(im_fatfs_lookup(&fs, name, &e, &err), 1);
+		char to[128];
+		snprintf(to, sizeof(to), i % 4 ? "x%d.bin" : "an even longer name, long enough to "
+							     "need more long-name entries %d.bin", i);
+		int rc = i % 2 ? im_fatfs_delete(&fs, &e, &err) : im_fatfs_rename(&fs, &e, to, &err);
+		if (rc) /* odd: delete; even: shorter and longer names */
+			fail_msg("%s: %s", name, err.msg);
+	}
+	assert_int_equal(im_fatfs_lookup(&fs, "D/KEEP.TXT", &e, &err), 1);
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(im_fatfs_read(&fs, &e, &buf, &len, &err), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(buf, "keep", 4);
+	free(buf);
+	assert_int_equal(im_fatfs_overwrite(&fs, &e, "KEEP", 4, &err), 0);
+	struct im_fat_dirent *v;
+	size_t n;
+	assert_int_equal(im_fatfs_list(&fs, "d", &v, &n, &err), 0);
+	assert_int_equal(n, 1 + 40 - 7);
+	free(v);
+	im_fatfs_close(&fs);
+	close(fd);
+	if (tu_sh("fsck.fat -n %s > %s/fsck.out 2>&1", img, dir)) {
+		tu_sh("cat %s/fsck.out >&2", dir);
+		fail_msg("fsck.fat after edits (%d-bit)", want_type);
+	}
+	assert_int_equal(tu_sh("fsck.fat -n %s | grep -q 'differ\\|wrong\\|Reclaim'", img), 1);
+	assert_int_equal(tu_sh("mtype -i %s ::/d/keep.txt | grep -qx KEEP", img), 0);
+	assert_int_equal(tu_sh("mdir -b -i %s ::/d | grep -q 'an even longer name, long enough'",
+			       img), 0);
+	assert_int_equal(tu_sh("test \"$(mtype -i %s '::/d/a file with a rather long name "
+			       "number 38.bin' | wc -c)\" = %d", img, (38 * 97) % 5000), 0);
+	free(img);
+}
+
+static void test_fat_editor(void **state)
+{
+	(void)state;
+	fat_edit_case(100 << 20, 512, 32);
+	fat_edit_case(16 << 20, 512, 16);
+	fat_edit_case(300 << 20, 4096, 32);
+}
+
 /* ---- power loss ---- */
 
 /* After an interrupted upgrade: GPT, ESP and META intact, A still committed and whole. */
@@ -437,7 +535,8 @@ static void check_survivor(const char *img, unsigned at)
 	if (tu_sh("grep -v -e '^fsck.fat' -e 'clusters$' -e 'FATs differ but appear to be intact' "
 		  "-e 'Using first FAT' -e 'Free cluster summary wrong' -e 'Auto-correcting' -e "
 		  "'Leaving filesystem unchanged' -e 'Reclaimed .* unused clusters' -e '^$' "
-		  "%s/fsck.out | grep -q .", dir) == 0) {
+		  "%s/fsck.out | grep -q .",
+		  dir) == 0) {
 		tu_sh("cat %s/fsck.out >&2", dir);
 		fail_msg("write %u: ESP damaged", at);
 	}
@@ -491,12 +590,13 @@ static void test_power_loss(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_layouts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reproducible, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ab_grub, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ab_sdboot, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_layouts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reproducible, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ab_grub, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ab_sdboot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fat_editor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
