@@ -64,7 +64,7 @@ static int add_loader_conf(const struct im_plan *pl, struct im_tree *efi, struct
 /* PK/KEK/db .auth: from the profile (pkPath/kekPath/dbPath), else from the keys folder
  * (imager keys writes them), else made from the UKI signing key alone — Talos's layout,
  * where that key is PK, KEK and db. */
-static int add_auth(struct im_plan *pl, struct im_tree *efi, struct im_error *err)
+int im_esp_add_auth(struct im_plan *pl, struct im_tree *efi, struct im_error *err)
 {
 	const struct im_prof_secureboot *sb = &pl->p->input.secureboot;
 	const char *given[3] = {sb->pk_path, sb->kek_path, sb->db_path};
@@ -118,5 +118,5 @@ int im_iso_sdboot_trees(struct im_plan *pl, struct im_tree *iso, struct im_tree 
 	if (add_sdboot(pl, efi, err) < 0 || add_uki(pl, efi, err) < 0 ||
 	    add_loader_conf(pl, efi, err) < 0)
 		return -1;
-	return pl->p->secureboot ? add_auth(pl, efi, err) : 0;
+	return pl->p->secureboot ? im_esp_add_auth(pl, efi, err) : 0;
 }

@@ -12,6 +12,7 @@
 #include "imager/epoch.h"
 #include "imager/install.h"
 #include "imager/outfile.h"
+#include "iso_efi.h"
 #include "plan.h"
 #include "uki.h"
 
@@ -86,14 +87,59 @@ static char *input(const struct im_plan *pl, const char *given, const char *name
 	return asprintf(&s, "%s/%s", pl->inputs, name) < 0 ? NULL : s;
 }
 
+/* Secure Boot: the install code takes a ready, signed UKI (slot A's: its cmdline says
+ * imager.slot=A), a signed systemd-boot, loader.conf's secure-boot-enroll and the
+ * PK/KEK/db .auth files for systemd-boot's enrollment. */
+struct sb_assets {
+	uint8_t *uki, *sdboot;
+	size_t uki_len, sdboot_len;
+	char conf[96];
+	struct im_tree *auth;
+	struct im_install_file files[3];
+};
+
+static int sb_prepare(struct im_plan *pl, const char *sdboot, struct sb_assets *sb,
+		      struct im_install_assets *a, struct im_error *err)
+{
+	struct im_plan slot = *pl;
+	char *cmdline = NULL;
+	if (asprintf(&cmdline, "%s imager.slot=A", pl->cmdline) < 0)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	slot.cmdline = cmdline;
+	int rc = im_uki_build(&slot, &sb->uki, &sb->uki_len, err);
+	free(cmdline);
+	if (rc < 0 || im_sign_efi_file(pl, sdboot, "systemd-boot", &sb->sdboot, &sb->sdboot_len, err) < 0)
+		return -1;
+	if (!(sb->auth = im_tree_new(0)) || im_esp_add_auth(pl, sb->auth, err) < 0)
+		return -1;
+	static const char *const names[3] = {"PK", "KEK", "db"};
+	for (int i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "loader/keys/auto/%s.auth", names[i]);
+		struct im_node *n = im_tree_lookup(sb->auth, path);
+		if (!n)
+			return im_fail(err, IM_EXIT_INTERNAL, "%s: not prepared", path);
+		sb->files[i] = (struct im_install_file){n->path, n->src, n->data, n->size};
+	}
+	snprintf(sb->conf, sizeof(sb->conf), "secure-boot-enroll %s\n",
+		 im_prof_enroll_name(pl->p->output.iso_options.sd_boot_enroll_keys));
+	a->uki = sb->uki;
+	a->uki_len = sb->uki_len;
+	a->sdboot = sb->sdboot;
+	a->sdboot_len = sb->sdboot_len;
+	a->loader_conf_extra = sb->conf;
+	a->esp_files = sb->files;
+	a->n_esp_files = 3;
+	return 0;
+}
+
 static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_error *err)
 {
 	const struct im_profile *p = pl->p;
 	int64_t epoch;
+	struct sb_assets sb = {0};
 	if (im_source_date_epoch(&epoch, err) < 0)
 		return -1;
-	if (p->secureboot)
-		return im_fail(err, IM_EXIT_UNSUPPORTED, "Secure Boot disk images: not supported yet");
 	char *grub = input(pl, p->input.grub.path, "grub");
 	char *sdboot = input(pl, p->input.sd_boot.path, "systemd-boot.efi");
 	char *stub = input(pl, p->input.sd_stub.path, "systemd-stub.efi");
@@ -115,12 +161,20 @@ static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_err
 		.meta = &pl->meta,
 		.epoch = epoch,
 	};
+	int rc = 0;
+	if (!grub || !sdboot || !stub)
+		rc = im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	else if (p->secureboot)
+		rc = sb_prepare(pl, sdboot, &sb, &a, err);
 	/* DESIGN §4: the profile's size plus the boot slots when GRUB has BOOT-A/B. */
 	o.disk_size = p->output.image_options.disk_size;
 	if (o.bootloader != IM_BOOT_SDBOOT)
 		o.disk_size += 2 * IM_INSTALL_BOOT_SIZE;
-	int rc = grub && sdboot && stub ? im_install(fd, what, &o, &a, err)
-					: im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (rc == 0)
+		rc = im_install(fd, what, &o, &a, err);
+	free(sb.uki);
+	free(sb.sdboot);
+	im_tree_free(sb.auth);
 	free(grub);
 	free(sdboot);
 	free(stub);

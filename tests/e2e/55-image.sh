@@ -77,3 +77,28 @@ expect_eq "bios: booted by GRUB without EFI" "$(report "$T/bios.log" efi)" 0
 expect_eq "uefi: booted with EFI" "$(report "$T/uefi.log" efi)" 1
 expect_fail "qcow2 not supported yet" 3 "^imager: diskFormat qcow2: not supported yet" "$T/q/*" \
 	"$IMAGER" oracle -o "$T/q" -q
+
+# secureboot-metal: signed systemd-boot + signed UKI + .auth files in the ESP; OVMF Secure
+# Boot from setup mode: systemd-boot enrolls (force; 252 has no if-safe), resets, and the
+# next boot is slot A with secureboot=1.
+"$IMAGER" keys --output "$T/keys" >/dev/null
+printf 'baseProfileName: secureboot-metal\noutput:\n  outFormat: raw\n  isoOptions:\n    sdBootEnrollKeys: force\n' >"$T/sb.yaml"
+check "imager secureboot-metal" "$IMAGER" "$T/sb.yaml" --secureboot-keys "$T/keys" -o "$T/sb" -q --extra-kernel-arg console=ttyS0
+sbimg="$T/sb/metal-amd64-secureboot.raw"
+if [ -e "$sbimg" ]; then
+	check "secureboot-metal: sd-boot only (no BOOT-A/B)" sh -c "! sfdisk -J '$sbimg' | grep -q BOOT-A"
+	extract "$sbimg" EFI "$T/sbefi.img"
+	mcopy -i "$T/sbefi.img" ::/EFI/BOOT/BOOTX64.EFI "$T/sbboot.efi"
+	check "secureboot-metal: systemd-boot is signed" sbverify --cert "$T/keys/uki-signing-cert.pem" "$T/sbboot.efi"
+	SB=(/usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_CODE_4M.secboot.fd)
+	boot_uefi amd64 "$T/sb1.log" "$sbimg" "${SB[@]}"
+	cp "$T/sb1.log.vars" "$T/sb2.log.vars"
+	boot_uefi amd64 "$T/sb2.log" "$sbimg" "${SB[@]}"
+	if grep -q "IMAGER-REPORT done" "$T/sb2.log"; then
+		ok "secureboot-metal boots under OVMF Secure Boot after enrollment"
+		expect_eq "secureboot-metal: secureboot=1" "$(report "$T/sb2.log" secureboot)" 1
+		expect_eq "secureboot-metal: slot A" "$(report "$T/sb2.log" slot)" A
+	else
+		not_ok "secureboot-metal boots under OVMF Secure Boot after enrollment" "$(log_tail "$T/sb2.log")"
+	fi
+fi
