@@ -1,6 +1,6 @@
 /* UKI assembly shared by the uki, iso and image outputs. */
-#ifndef IMAGER_UKI_H
-#define IMAGER_UKI_H
+#ifndef IMAGER_CLI_UKI_H
+#define IMAGER_CLI_UKI_H
 
 #include <stddef.h>
 #include <stdint.h>

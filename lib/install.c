@@ -22,6 +22,7 @@
 #include "imager/gpt.h"
 #include "imager/grubcfg.h"
 #include "imager/grubenv.h"
+#include "imager/uki.h"
 
 /* ---- names and options ---- */
 
@@ -141,12 +142,14 @@ int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t ep
 		return 0;
 	}
 	char *cl = im_install_slot_cmdline(a->cmdline, slot);
-	char *osrel = im_install_osrel(a->name, a->version);
-	int rc = cl && osrel ? im_install_uki_build(a->arch, a->sdstub_efi, a->kernel, a->initramfs,
-						    cl, osrel, epoch, uki, len, err)
-			     : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	struct im_uki u = {0};
+	int rc = cl ? im_uki_assemble(&u, a->arch, a->sdstub_efi, a->kernel, a->initramfs, cl,
+				      a->name, a->version, epoch, err)
+		    : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (rc == 0)
+		rc = im_pe_build(&u.pe, uki, len, err);
+	im_uki_free(&u);
 	free(cl);
-	free(osrel);
 	return rc;
 }
 
@@ -166,7 +169,7 @@ int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *p
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	if (a) {
 		cfg = im_grubcfg_slot(a->name, slot, a->cmdline);
-		osrel = im_install_osrel(a->name, a->version);
+		osrel = im_uki_osrel(a->name, a->version);
 		if (!cfg || !osrel || asprintf(&rel, "%sIMAGER_SLOT=%c\n", osrel, slot) < 0) {
 			im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 			goto out;

@@ -188,17 +188,8 @@ extern unsigned im_install_writes;
 
 /* ---- UKI ------------------------------------------------------------------------------ */
 
-/* os-release text for a UKI's .osrel / a BOOT slot (NAME, ID, VERSION_ID, PRETTY_NAME). */
-char *im_install_osrel(const char *name, const char *version);
-
 /* The value of KEY= in os-release text (quotes removed), malloc'd; NULL when absent. */
 char *im_install_osrel_get(const char *osrel, const char *key);
-
-/* Assemble an unsigned UKI (UAPI.5: .osrel .cmdline .uname .linux .initrd appended to
- * systemd-stub; pe.h) in memory. The stub must be built for `arch`. */
-int im_install_uki_build(const char *arch, const char *stub, const char *kernel, const char *initrd,
-			 const char *cmdline, const char *osrel, int64_t epoch, uint8_t **out,
-			 size_t *out_len, struct im_error *err);
 
 /* A UKI's .osrel NAME/VERSION_ID and .cmdline (malloc'd, each may be NULL). */
 int im_install_uki_info(const uint8_t *buf, size_t len, const char *what, char **name,
