@@ -17,57 +17,6 @@ struct fx {
 	X509 *x509;
 };
 
-static char *payload_path(const char *arch, const char *file)
-{
-	const char *out = getenv("OUT");
-	char *p;
-	char cwd[4096];
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	if (out && *out) /* relative to the folder the tests run in (the source tree) */
-		assert_true(asprintf(&p, "%s%s%s/install/%s/%s", *out == '/' ? "" : cwd,
-				     *out == '/' ? "" : "/", out, arch, file) > 0);
-	else
-		assert_true(asprintf(&p, "%s/out/install/%s/%s", IMAGER_SOURCE_DIR, arch, file) >
-			    0);
-	return p;
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	assert_int_equal(fstat(fileno(f), &st), 0);
-	uint8_t *b = malloc(st.st_size ? st.st_size : 1);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, st.st_size, f), (size_t)st.st_size);
-	fclose(f);
-	*len = st.st_size;
-	return b;
-}
-
-static uint8_t *need(const char *arch, const char *file, size_t *len)
-{
-	char *p = payload_path(arch, file);
-	uint8_t *b = slurp(p, len);
-	if (!b) {
-		print_message("skip: %s is missing (run `make payload`)\n", p);
-		free(p);
-		skip();
-	}
-	free(p);
-	return b;
-}
-
-static void put(const char *path, const uint8_t *b, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(b, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -110,7 +59,7 @@ static uint8_t *build_uki(const char *arch, size_t *len)
 	    {".initrd", "070701-initrd"},
 	};
 	size_t slen;
-	uint8_t *stub = need(arch, "systemd-stub.efi", &slen), *out;
+	uint8_t *stub = tu_need_payload(arch, "systemd-stub.efi", &slen), *out;
 	struct im_pe pe;
 	struct im_error err = {0};
 	assert_int_equal(im_pe_parse(stub, slen, "systemd-stub.efi", &pe, &err), 0);
@@ -192,7 +141,7 @@ static void sign_and_judge(struct fx *f, const uint8_t *img, size_t len, const c
 	assert_int_equal(
 	    im_authenticode_sign(img, len, name, f->pkey, f->x509, NULL, &s1, &l1, &err), 0);
 	check_cert_table(s1, l1, len);
-	put(file, s1, l1);
+	tu_write_file(file, s1, l1);
 	assert_int_equal(sbverify(f->cert, file), 0);
 	assert_int_equal(osslverify(f->cert, file), 0);
 
@@ -222,7 +171,7 @@ static void sign_and_judge(struct fx *f, const uint8_t *img, size_t len, const c
 	const struct im_pe_section *last = &pe.sections[pe.n_sections - 1];
 	s1[last->file_off + last->vsize / 2] ^= 0x01;
 	im_pe_free(&pe);
-	put(bad, s1, l1);
+	tu_write_file(bad, s1, l1);
 	assert_int_not_equal(sbverify(f->cert, bad), 0);
 	assert_int_not_equal(osslverify(f->cert, bad), 0);
 	free(s1);
@@ -255,7 +204,7 @@ static void test_sign_uki_arm64(void **state)
 static void test_sign_boot_amd64(void **state)
 {
 	size_t len;
-	uint8_t *img = need("amd64", "systemd-boot.efi", &len);
+	uint8_t *img = tu_need_payload("amd64", "systemd-boot.efi", &len);
 	sign_and_judge(*state, img, len, "systemd-bootx64.efi");
 	free(img);
 }
@@ -263,7 +212,7 @@ static void test_sign_boot_amd64(void **state)
 static void test_sign_boot_arm64(void **state)
 {
 	size_t len;
-	uint8_t *img = need("arm64", "systemd-boot.efi", &len);
+	uint8_t *img = tu_need_payload("arm64", "systemd-boot.efi", &len);
 	sign_and_judge(*state, img, len, "systemd-bootaa64.efi");
 	free(img);
 }
@@ -273,9 +222,9 @@ static void test_sign_boot_arm64(void **state)
 static void test_digest_vs_sbsign(void **state)
 {
 	struct fx *f = *state;
-	char *boot = payload_path("arm64", "systemd-boot.efi"), sb[4096], ours[129], theirs[129];
+	char *boot = tu_payload_path("arm64", "systemd-boot.efi"), sb[4096], ours[129], theirs[129];
 	size_t len;
-	uint8_t *img = need("arm64", "systemd-boot.efi", &len), d[EVP_MAX_MD_SIZE];
+	uint8_t *img = tu_need_payload("arm64", "systemd-boot.efi", &len), d[EVP_MAX_MD_SIZE];
 	unsigned n;
 	struct im_error err = {0};
 	snprintf(sb, sizeof(sb), "%s/sbsigned.efi", f->dir);
@@ -292,7 +241,7 @@ static void test_digest_vs_sbsign(void **state)
 	assert_string_equal(ours, theirs);
 
 	size_t sl, l1, l2;
-	uint8_t *s = slurp(sb, &sl), *a, *b;
+	uint8_t *s = tu_read_file(sb, &sl), *a, *b;
 	assert_int_equal(im_authenticode_sign(s, sl, "sb", f->pkey, f->x509, NULL, &a, &l1, &err),
 			 0);
 	assert_int_equal(im_authenticode_sign(img, len, "b", f->pkey, f->x509, NULL, &b, &l2, &err),

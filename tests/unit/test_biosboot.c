@@ -13,23 +13,6 @@
 #define MIB	 (1024ull * 1024)
 #define GRUB_DIR IMAGER_SOURCE_DIR "/out/install/amd64/grub"
 
-static char *dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	dir = tu_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tu_rmtree(dir);
-	free(dir);
-	return 0;
-}
-
 static uint64_t le64(const uint8_t *p)
 {
 	uint64_t v;
@@ -150,34 +133,20 @@ static int make_disk(const char *img, uint32_t ss, struct im_gpt_disk *d)
 	return fd;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len);
-	assert_int_equal(fread(b, 1, *len, f), *len);
-	fclose(f);
-	return b;
-}
-
 static void test_real_grub(void **state)
 {
 	(void)state;
 	size_t blen, clen;
-	uint8_t *boot = slurp(GRUB_DIR "/boot.img", &blen),
-		*core = slurp(GRUB_DIR "/core.img", &clen);
+	uint8_t *boot = tu_read_file(GRUB_DIR "/boot.img", &blen),
+		*core = tu_read_file(GRUB_DIR "/core.img", &clen);
 	if (!boot || !core) {
 		free(boot);
 		free(core);
 		skip(); /* needs `make payload` */
 	}
 	char img[4096], out[4096];
-	snprintf(img, sizeof(img), "%s/disk.img", dir);
-	snprintf(out, sizeof(out), "%s/sfdisk.out", dir);
+	snprintf(img, sizeof(img), "%s/disk.img", tu_dir);
+	snprintf(out, sizeof(out), "%s/sfdisk.out", tu_dir);
 	struct im_gpt_disk d;
 	int fd = make_disk(img, 512, &d);
 	uint8_t pmbr[512], mbr[512];
@@ -216,7 +185,7 @@ static void test_real_grub(void **state)
 	assert_int_equal(tu_sh("cmp '%s' '%s.1'", img, img), 0);
 
 	/* a 4Kn disk is refused before anything is written */
-	snprintf(img, sizeof(img), "%s/disk4k.img", dir);
+	snprintf(img, sizeof(img), "%s/disk4k.img", tu_dir);
 	struct im_gpt_disk d4;
 	fd = make_disk(img, 4096, &d4);
 	assert_int_equal(pread(fd, pmbr, 512, 0), 512);
@@ -237,7 +206,7 @@ static void test_errors(void **state)
 {
 	(void)state;
 	char img[4096];
-	snprintf(img, sizeof(img), "%s/err.img", dir);
+	snprintf(img, sizeof(img), "%s/err.img", tu_dir);
 	struct im_gpt_disk d;
 	int fd = make_disk(img, 512, &d);
 	uint8_t boot[512] = {0}, pmbr[512], mbr[512];
@@ -298,5 +267,5 @@ int main(void)
 	    cmocka_unit_test(test_real_grub),
 	    cmocka_unit_test(test_errors),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

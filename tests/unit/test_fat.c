@@ -22,22 +22,6 @@ struct fx {
 };
 static struct fx fx;
 
-static void put_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void pattern(uint8_t *b, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		b[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 /* Add a file to the tree (NULL = the big host file) and to the reference folder. */
 static void add(struct im_tree *t, const char *path, const void *data, size_t len)
 {
@@ -47,7 +31,7 @@ static void add(struct im_tree *t, const char *path, const void *data, size_t le
 	assert_int_equal(tu_sh("mkdir -p \"$(dirname '%s')\"", ref), 0);
 	if (data) {
 		assert_int_equal(im_tree_add_file_mem(t, path, data, len, 0644, &err), 0);
-		put_file(ref, data, len);
+		tu_write_file(ref, data, len);
 	} else {
 		assert_int_equal(im_tree_add_file_src(t, path, fx.big, 0644, &err), 0);
 		assert_int_equal(tu_sh("cp '%s' '%s'", fx.big, ref), 0);
@@ -61,8 +45,8 @@ static struct im_tree *make_tree(void)
 	struct im_tree *t = im_tree_new(MTIME);
 	assert_non_null(t);
 	static uint8_t boot[5000], kernel[4096];
-	pattern(boot, sizeof(boot), 1);
-	pattern(kernel, sizeof(kernel), 2);
+	tu_pattern(boot, sizeof(boot), 1);
+	tu_pattern(kernel, sizeof(kernel), 2);
 	assert_int_equal(tu_sh("rm -rf '%s' && mkdir -p '%s'", fx.ref, fx.ref), 0);
 	add(t, "EFI/BOOT/BOOTX64.EFI", boot, sizeof(boot));
 	add(t, "EFI/systemd/systemd-bootx64.efi", "systemd-boot\n", 13);
@@ -96,8 +80,8 @@ static int setup(void **state)
 	assert_true(asprintf(&fx.ref, "%s/ref", fx.dir) > 0);
 	uint8_t *b = malloc(BIG_SIZE);
 	assert_non_null(b);
-	pattern(b, BIG_SIZE, 3);
-	put_file(fx.big, b, BIG_SIZE);
+	tu_pattern(b, BIG_SIZE, 3);
+	tu_write_file(fx.big, b, BIG_SIZE);
 	free(b);
 	setenv("MTOOLS_SKIP_CHECK", "1", 1);
 	setenv("MTOOLSRC", "/dev/null", 1);

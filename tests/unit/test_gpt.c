@@ -13,23 +13,6 @@
 
 #define MIB (1024ull * 1024)
 
-static char *dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	dir = tu_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tu_rmtree(dir);
-	free(dir);
-	return 0;
-}
-
 /* The metal layout of DESIGN.md §7 (as the image builder makes it). */
 static const struct im_gpt_part metal[] = {
     {.name = "EFI", .type = "esp", .size_bytes = 100 * MIB},
@@ -51,13 +34,6 @@ static const char *const metal_guid[NMETAL] = {
 };
 static const char *const metal_type[NMETAL] = {IM_GPT_TYPE_ESP, IM_GPT_TYPE_BIOS, IM_GPT_TYPE_LINUX,
 					       IM_GPT_TYPE_LINUX, IM_GPT_TYPE_LINUX};
-
-static char *path(const char *name)
-{
-	char *p;
-	assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
-	return p;
-}
 
 /* Write a layout into a new file; returns the im_gpt_write result. */
 static int write_img(const char *img, const struct im_gpt_layout *l, struct im_gpt_disk *d,
@@ -239,7 +215,7 @@ static void expect_lines(const char *file, const struct im_gpt_disk *d, uint32_t
 
 static void check_sfdisk_512(const char *img, const struct im_gpt_disk *d)
 {
-	char *out = path("sfdisk.out"), *want = path("want.txt");
+	char *out = tu_path("sfdisk.out"), *want = tu_path("want.txt");
 	assert_int_equal(tu_sh("sfdisk --verify '%s' > '%s' 2>&1 && grep -q 'No errors detected' "
 			       "'%s' && ! grep -qi warn '%s'",
 			       img, out, out, out),
@@ -259,7 +235,7 @@ static void check_sfdisk_512(const char *img, const struct im_gpt_disk *d)
 /* partx (libblkid) reports 512-byte units whatever the sector size. */
 static void check_partx(const char *img, uint32_t ss, const struct im_gpt_disk *d)
 {
-	char *out = path("partx.out"), *want = path("want.txt");
+	char *out = tu_path("partx.out"), *want = tu_path("want.txt");
 	expect_lines(want, d, 512);
 	assert_int_equal(tu_sh("partx -S %u -g -o START,SECTORS,TYPE,UUID,NAME '%s' | "
 			       "awk '{print $1, $2, toupper($3), toupper($4), $5}' > '%s' && "
@@ -272,7 +248,7 @@ static void check_partx(const char *img, uint32_t ss, const struct im_gpt_disk *
 
 static void check_fdisk_4096(const char *img, const struct im_gpt_disk *d)
 {
-	char *out = path("fdisk.out");
+	char *out = tu_path("fdisk.out");
 	assert_int_equal(tu_sh("printf 'v\\nq\\n' | fdisk -b 4096 '%s' > '%s' 2>&1 && "
 			       "grep -q 'No errors detected' '%s' && grep -q "
 			       "'Using %zu out of 128 partitions' '%s'",
@@ -327,7 +303,7 @@ static void metal_case(uint32_t ss)
 	l.disk_size = im_gpt_min_disk_size(&l);
 	/* 1 MiB of GPT + partitions + 1 MiB slack rounded by the alignment */
 	assert_int_equal(l.disk_size, (1 + 2102) * MIB + 128 * 128 + ss);
-	char *img = path(ss == 512 ? "metal512.img" : "metal4096.img");
+	char *img = tu_path(ss == 512 ? "metal512.img" : "metal4096.img");
 	struct im_error err = {0};
 	struct im_gpt_disk d, r;
 	if (write_img(img, &l, &d, &err))
@@ -389,7 +365,7 @@ static void test_reproducible(void **state)
 {
 	(void)state;
 	struct im_gpt_layout l = {.disk_size = 2200 * MIB, .parts = metal, .n = NMETAL};
-	char *a = path("a.img"), *b = path("b.img");
+	char *a = tu_path("a.img"), *b = tu_path("b.img");
 	struct im_error err = {0};
 	assert_int_equal(write_img(a, &l, NULL, &err), 0);
 	assert_int_equal(write_img(b, &l, NULL, &err), 0);
@@ -420,7 +396,7 @@ static void test_board_layout(void **state)
 				  .disk_label = "talos-installed-disk",
 				  .parts = parts,
 				  .n = 3};
-	char *img = path("board.img");
+	char *img = tu_path("board.img");
 	struct im_error err = {0};
 	struct im_gpt_disk d;
 	if (write_img(img, &l, &d, &err))
@@ -439,7 +415,7 @@ static void test_board_layout(void **state)
 	assert_string_equal(d.parts[1].guid, g);
 	check_raw(img, 512, &d);
 	check_partx(img, 512, &d);
-	char *out = path("sfdisk.out");
+	char *out = tu_path("sfdisk.out");
 	assert_int_equal(tu_sh("sfdisk --verify '%s' > '%s' 2>&1 && grep -q 'No errors detected' "
 			       "'%s' && sfdisk -d '%s' | grep -qx 'table-length: 56'",
 			       img, out, out, img),
@@ -454,7 +430,7 @@ static void test_read_backup(void **state)
 {
 	(void)state;
 	struct im_gpt_layout l = {.disk_size = 2200 * MIB, .parts = metal, .n = NMETAL};
-	char *img = path("damaged.img");
+	char *img = tu_path("damaged.img");
 	struct im_error err = {0};
 	assert_int_equal(write_img(img, &l, NULL, &err), 0);
 	int fd = open(img, O_RDWR);
@@ -473,7 +449,7 @@ static void test_read_backup(void **state)
 
 static void expect_refusal(const struct im_gpt_layout *l, int code, const char *const *words)
 {
-	char *img = path("refused.img");
+	char *img = tu_path("refused.img");
 	struct im_error err = {0};
 	struct im_gpt_disk d = {.n = 99};
 	assert_int_equal(write_img(img, l, &d, &err), -1);
@@ -544,7 +520,7 @@ static void test_io_errors(void **state)
 	(void)state;
 	struct im_error err = {0};
 	struct im_gpt_disk d;
-	char *img = path("plain.img");
+	char *img = tu_path("plain.img");
 	assert_int_equal(tu_sh("head -c 1048576 /dev/zero > '%s'", img), 0);
 	assert_int_equal(im_gpt_read_path(img, 0, &d, &err), -1);
 	assert_int_equal(err.code, IM_EXIT_INVALID);
@@ -584,5 +560,5 @@ int main(void)
 	    cmocka_unit_test(test_board_layout), cmocka_unit_test(test_read_backup),
 	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_io_errors),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

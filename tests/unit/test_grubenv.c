@@ -9,38 +9,6 @@
 
 #define SIG IM_GRUBENV_SIGNATURE
 
-static char *dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	dir = tu_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tu_rmtree(dir);
-	free(dir);
-	return 0;
-}
-
-static char *path(const char *name)
-{
-	char *p;
-	assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
-	return p;
-}
-
-static void put(const char *file, const void *buf, size_t len)
-{
-	FILE *f = fopen(file, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void get(const char *file, char *buf, size_t len)
 {
 	FILE *f = fopen(file, "rb");
@@ -79,11 +47,11 @@ static void test_grub_reads_ours(void **state)
 			    "Talos-B",	   "odd",     "back\\slash and\nnewline\\",
 			    "empty",	   "",	      NULL};
 	assert_int_equal(im_grubenv_new_block(buf, sizeof(buf), kv, &err), 0);
-	char *env = path("ours.env"), *out = path("list.out"), *want = path("list.want");
-	put(env, buf, sizeof(buf));
+	char *env = tu_path("ours.env"), *out = tu_path("list.out"), *want = tu_path("list.want");
+	tu_write_file(env, buf, sizeof(buf));
 	const char *w = "saved_entry=Talos-A\nnext_entry=Talos-B\n"
 			"odd=back\\slash and\nnewline\\\nempty=\n";
-	put(want, w, strlen(w));
+	tu_write_file(want, w, strlen(w));
 	assert_int_equal(
 	    tu_sh("grub-editenv '%s' list > '%s' && cmp '%s' '%s'", env, out, out, want), 0);
 	/* and grub-editenv can edit it in place (free space found, the block not "broken") */
@@ -100,7 +68,7 @@ static void test_grub_reads_ours(void **state)
 static void test_we_read_grubs(void **state)
 {
 	(void)state;
-	char *env = path("grub.env"), *mine = path("mine.env");
+	char *env = tu_path("grub.env"), *mine = tu_path("mine.env");
 	assert_int_equal(tu_sh("rm -f '%s' && grub-editenv '%s' create && grub-editenv '%s' set "
 			       "saved_entry=A next_entry=B 'x=a\\b\nc' && grub-editenv '%s' set "
 			       "a=b",
@@ -130,7 +98,7 @@ static void test_we_read_grubs(void **state)
 	assert_true(im_grubenv_unset(&e, "next_entry"));
 	assert_false(im_grubenv_unset(&e, "next_entry"));
 	assert_int_equal(im_grubenv_render(&e, out, sizeof(out), &err), 0);
-	put(mine, out, sizeof(out));
+	tu_write_file(mine, out, sizeof(out));
 	assert_int_equal(tu_sh("grub-editenv '%s' set saved_entry=B-longer x= new_one=v && "
 			       "grub-editenv '%s' unset next_entry && cmp '%s' '%s'",
 			       env, env, env, mine),
@@ -139,11 +107,11 @@ static void test_we_read_grubs(void **state)
 
 	/* edit_block: the installer's one-shot trial and commit */
 	assert_int_equal(im_grubenv_edit_block(out, sizeof(out), "next_entry", "Talos-B", &err), 0);
-	put(mine, out, sizeof(out));
+	tu_write_file(mine, out, sizeof(out));
 	assert_int_equal(
 	    tu_sh("grub-editenv '%s' set next_entry=Talos-B && cmp '%s' '%s'", env, env, mine), 0);
 	assert_int_equal(im_grubenv_edit_block(out, sizeof(out), "next_entry", NULL, &err), 0);
-	put(mine, out, sizeof(out));
+	tu_write_file(mine, out, sizeof(out));
 	assert_int_equal(
 	    tu_sh("grub-editenv '%s' unset next_entry && cmp '%s' '%s'", env, env, mine), 0);
 	free(env);
@@ -176,8 +144,8 @@ static void test_overflow(void **state)
 	assert_int_equal(im_grubenv_used(&e), IM_GRUBENV_SIZE);
 	assert_int_equal(im_grubenv_render(&e, buf, sizeof(buf), &err), 0);
 	assert_int_equal(buf[IM_GRUBENV_SIZE - 1], '\n'); /* no fill left */
-	char *env = path("full.env");
-	put(env, buf, sizeof(buf));
+	char *env = tu_path("full.env");
+	tu_write_file(env, buf, sizeof(buf));
 	assert_int_equal(tu_sh("grub-editenv '%s' list | grep -qx 'v=x*' && "
 			       "! grub-editenv '%s' set more=1 2>/dev/null",
 			       env, env),
@@ -262,8 +230,8 @@ static void test_edge_cases(void **state)
 	assert_string_equal(im_grubenv_get(&e, "a"), "2"); /* load_env: the last one wins */
 	assert_int_equal(im_grubenv_render(&e, out, sizeof(out), &err), 0);
 	assert_memory_equal(out, buf, sizeof(buf));
-	char *env = path("edge.env");
-	put(env, buf, sizeof(buf));
+	char *env = tu_path("edge.env");
+	tu_write_file(env, buf, sizeof(buf));
 	assert_int_equal(
 	    tu_sh("test \"$(grub-editenv '%s' list | tr '\\n' ' ')\" = 'a=1 b=x a=2 '", env), 0);
 	assert_int_equal(im_grubenv_set(&e, "a", "3", &err), 0);
@@ -282,7 +250,7 @@ static void test_edge_cases(void **state)
 	assert_int_equal(e.size, 2048);
 	assert_string_equal(im_grubenv_get(&e, "saved_entry"), "B");
 	im_grubenv_free(&e);
-	put(env, big, sizeof(big));
+	tu_write_file(env, big, sizeof(big));
 	assert_int_equal(tu_sh("grub-editenv '%s' list | grep -qx saved_entry=B", env), 0);
 	free(env);
 }
@@ -294,5 +262,5 @@ int main(void)
 	    cmocka_unit_test(test_we_read_grubs), cmocka_unit_test(test_overflow),
 	    cmocka_unit_test(test_invalid),	  cmocka_unit_test(test_edge_cases),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -31,22 +31,6 @@ struct fx {
 };
 static struct fx fx;
 
-static void put_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void pattern(uint8_t *b, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		b[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 static char *scratch(const char *name)
 {
 	char *s;
@@ -85,7 +69,7 @@ static void add_mem(struct im_tree *t, const char *path, const char *data, uint3
 	char ref[4096];
 	assert_int_equal(im_tree_add_file_mem(t, path, data, strlen(data), mode, &err), 0);
 	ref_path(ref, sizeof(ref), path);
-	put_file(ref, data, strlen(data));
+	tu_write_file(ref, data, strlen(data));
 	assert_int_equal(chmod(ref, mode), 0);
 }
 
@@ -534,7 +518,7 @@ static void test_errors(void **state)
 
 	/* a file source that vanished */
 	char *gone = scratch("gone.bin");
-	put_file(gone, "x", 1);
+	tu_write_file(gone, "x", 1);
 	assert_int_equal(im_tree_add_file_src(t, "gone.bin", gone, 0644, &err), 0);
 	assert_int_equal(unlink(gone), 0);
 	expect_error(t, &o, IM_EXIT_MISSING, gone);
@@ -650,7 +634,7 @@ static void test_qemu_boot(void **state)
 	char *esp = scratch("esp.img"), *cfg = scratch("esp-grub.cfg"), *iso = scratch("boot.iso");
 	const char *hand_over = "search --no-floppy --file --set=root /vmlinuz\n"
 				"configfile ($root)/grub/grub.cfg\n";
-	put_file(cfg, hand_over, strlen(hand_over));
+	tu_write_file(cfg, hand_over, strlen(hand_over));
 	assert_int_equal(tu_sh("rm -f '%s' && mkfs.vfat -C '%s' 34000 >/dev/null && "
 			       "mmd -i '%s' ::/EFI ::/EFI/BOOT ::/grub && "
 			       "mcopy -i '%s' '%s' ::/EFI/BOOT/BOOTX64.EFI && "
@@ -728,8 +712,8 @@ static int setup(void **state)
 	fx.ref = scratch("ref");
 	uint8_t *b = malloc(KERNEL_LEN);
 	assert_non_null(b);
-	pattern(b, KERNEL_LEN, 7);
-	put_file(fx.kernel, b, KERNEL_LEN);
+	tu_pattern(b, KERNEL_LEN, 7);
+	tu_write_file(fx.kernel, b, KERNEL_LEN);
 	free(b);
 	fx.eltorito = find_payload("install/amd64/grub/eltorito.img");
 	fx.mbr = find_payload("install/amd64/grub/boot_hybrid.img");
@@ -743,7 +727,7 @@ static int setup(void **state)
 	}
 	/* a small FAT image with a fake EFI program (tests may use mkfs.vfat/mtools) */
 	char *efi = scratch("efi.img"), *prog = scratch("BOOTX64.EFI");
-	put_file(prog, "MZ not really a PE\n", 19);
+	tu_write_file(prog, "MZ not really a PE\n", 19);
 	if (tu_sh("mkfs.vfat -C '%s' 34000 >/dev/null 2>&1 && mmd -i '%s' ::/EFI ::/EFI/BOOT && "
 		  "mcopy -i '%s' '%s' ::/EFI/BOOT/BOOTX64.EFI",
 		  efi, efi, efi, prog) == 0)

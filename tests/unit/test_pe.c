@@ -27,50 +27,6 @@ static const struct payload payloads[] = {
 };
 #define N_PAYLOADS (sizeof(payloads) / sizeof(payloads[0]))
 
-static char *payload_path(const char *arch, const char *file)
-{
-	const char *out = getenv("OUT");
-	char *p;
-	char cwd[4096];
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	if (out && *out) /* relative to the folder the tests run in (the source tree) */
-		assert_true(asprintf(&p, "%s%s%s/install/%s/%s", *out == '/' ? "" : cwd,
-				     *out == '/' ? "" : "/", out, arch, file) > 0);
-	else
-		assert_true(asprintf(&p, "%s/out/install/%s/%s", IMAGER_SOURCE_DIR, arch, file) >
-			    0);
-	return p;
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	assert_int_equal(fstat(fileno(f), &st), 0);
-	uint8_t *b = malloc(st.st_size ? st.st_size : 1);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, st.st_size, f), (size_t)st.st_size);
-	fclose(f);
-	*len = st.st_size;
-	return b;
-}
-
-/* The payload file or skip() saying which one is missing. */
-static uint8_t *need(const char *arch, const char *file, size_t *len)
-{
-	char *p = payload_path(arch, file);
-	uint8_t *b = slurp(p, len);
-	if (!b) {
-		print_message("skip: %s is missing (run `make payload`)\n", p);
-		free(p);
-		skip();
-	}
-	free(p);
-	return b;
-}
-
 static const char *objdump_for(const char *arch)
 {
 	return strcmp(arch, "arm64") ? "objdump" : "aarch64-linux-gnu-objdump";
@@ -155,7 +111,7 @@ static void check_objcopy_payload(const char *arch, const char *dir, const char 
 	    tu_sh("%s -O binary --only-section=%s '%s' '%s'", objcopy_for(arch), name, file, out),
 	    0);
 	size_t len;
-	uint8_t *b = slurp(out, &len);
+	uint8_t *b = tu_read_file(out, &len);
 	assert_non_null(b);
 	assert_int_equal(len, strlen(data));
 	assert_memory_equal(b, data, len);
@@ -205,7 +161,7 @@ static void check_reparse(const uint8_t *img, size_t len, const struct im_pe *bu
 static void build_uki(const char *arch)
 {
 	size_t len;
-	uint8_t *stub = need(arch, "systemd-stub.efi", &len);
+	uint8_t *stub = tu_need_payload(arch, "systemd-stub.efi", &len);
 	struct im_pe pe;
 	struct im_error err = {0};
 	assert_int_equal(im_pe_parse(stub, len, "systemd-stub.efi", &pe, &err), 0);
@@ -222,7 +178,7 @@ static void build_uki(const char *arch)
 	assert_int_equal(close(fd), 0);
 
 	size_t out_len, file_len;
-	uint8_t *out, *written = slurp(file, &file_len);
+	uint8_t *out, *written = tu_read_file(file, &file_len);
 	assert_int_equal(im_pe_build(&pe, &out, &out_len, &err), 0);
 	assert_int_equal(out_len, file_len); /* buffer and fd writers agree byte for byte */
 	assert_memory_equal(out, written, out_len);
@@ -265,7 +221,7 @@ static void test_reproducible(void **state)
 {
 	(void)state;
 	size_t len;
-	uint8_t *stub = need("amd64", "systemd-stub.efi", &len), *a, *b;
+	uint8_t *stub = tu_need_payload("amd64", "systemd-stub.efi", &len), *a, *b;
 	size_t la, lb;
 	struct im_error err = {0};
 	for (int round = 0; round < 2; round++) {
@@ -288,7 +244,7 @@ static void test_header_growth(void **state)
 {
 	(void)state;
 	size_t len;
-	uint8_t *stub = need("amd64", "systemd-stub.efi", &len);
+	uint8_t *stub = tu_need_payload("amd64", "systemd-stub.efi", &len);
 	struct im_pe pe;
 	struct im_error err = {0};
 	assert_int_equal(im_pe_parse(stub, len, "stub", &pe, &err), 0);
@@ -308,7 +264,7 @@ static void test_header_growth(void **state)
 	assert_int_equal(im_pe_build(&pe, &out, &out_len, &err), 0);
 	write_file(file, out, out_len);
 	check_objdump_sections("amd64", file, &pe);
-	char *orig = payload_path("amd64", "systemd-stub.efi");
+	char *orig = tu_payload_path("amd64", "systemd-stub.efi");
 	assert_int_equal(tu_sh("cd '%s' && objcopy -O binary --only-section=.sbat '%s' a && "
 			       "objcopy -O binary --only-section=.sbat '%s' b && cmp -s a b",
 			       dir, orig, file),
@@ -345,7 +301,7 @@ static void test_bad_images(void **state)
 	expect_parse_error(junk, sizeof(junk), "\"MZ\"");
 
 	size_t len;
-	uint8_t *stub = need("amd64", "systemd-stub.efi", &len);
+	uint8_t *stub = tu_need_payload("amd64", "systemd-stub.efi", &len);
 	expect_parse_error(stub, 0x200, "section");   /* truncated before the table's end */
 	expect_parse_error(stub, 0x1000, "raw data"); /* sections beyond the end */
 	uint8_t *copy = malloc(len);
@@ -365,7 +321,7 @@ static void test_bad_sections(void **state)
 {
 	(void)state;
 	size_t len;
-	uint8_t *stub = need("arm64", "systemd-stub.efi", &len);
+	uint8_t *stub = tu_need_payload("arm64", "systemd-stub.efi", &len);
 	struct im_pe pe;
 	struct im_error err = {0};
 	assert_int_equal(im_pe_parse(stub, len, "stub.efi", &pe, &err), 0);
@@ -399,7 +355,7 @@ static void test_no_header_room(void **state)
 {
 	(void)state;
 	size_t len;
-	uint8_t *stub = need("arm64", "systemd-stub.efi", &len);
+	uint8_t *stub = tu_need_payload("arm64", "systemd-stub.efi", &len);
 	struct im_pe pe;
 	struct im_error err = {0};
 	assert_int_equal(im_pe_parse(stub, len, "stub.efi", &pe, &err), 0);
@@ -419,7 +375,7 @@ static void test_no_header_room(void **state)
 
 	/* amd64 with its first RVA lowered to the header size: no room to grow. */
 	free(stub);
-	stub = need("amd64", "systemd-stub.efi", &len);
+	stub = tu_need_payload("amd64", "systemd-stub.efi", &len);
 	uint8_t *copy = malloc(len);
 	memcpy(copy, stub, len);
 	struct im_pe_layout l;
@@ -444,7 +400,7 @@ static void test_checksum(void **state)
 	const char *files[] = {"systemd-stub.efi", "systemd-boot.efi"};
 	for (size_t i = 0; i < 2; i++) {
 		size_t len;
-		uint8_t *b = need("amd64", files[i], &len);
+		uint8_t *b = tu_need_payload("amd64", files[i], &len);
 		struct im_pe_layout l;
 		struct im_error err = {0};
 		assert_int_equal(im_pe_locate(b, len, files[i], &l, &err), 0);
@@ -459,7 +415,7 @@ static void test_checksum(void **state)
 static void check_release(const char *arch, int must_find)
 {
 	size_t len, rlen;
-	uint8_t *k = need(arch, "vmlinuz", &len), *rel = need(arch, "kernel.release", &rlen);
+	uint8_t *k = tu_need_payload(arch, "vmlinuz", &len), *rel = tu_need_payload(arch, "kernel.release", &rlen);
 	while (rlen && (rel[rlen - 1] == '\n' || rel[rlen - 1] == ' '))
 		rlen--;
 	char *out = NULL;

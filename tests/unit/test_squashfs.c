@@ -70,14 +70,6 @@ static char *cat(const char *a, const char *b)
 	return s;
 }
 
-static void put_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static char *read_text(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -101,7 +93,7 @@ static void make_big(const char *path, size_t size)
 		x ^= x << 5;
 		b[i] = (i >= BLOCK && i < 2 * BLOCK) ? 0 : (unsigned char)x;
 	}
-	put_file(path, b, size);
+	tu_write_file(path, b, size);
 	free(b);
 }
 
@@ -115,7 +107,7 @@ static void make_ref(struct fx *f)
 	    0);
 	for (size_t i = 0; i < sizeof(mem_files) / sizeof(mem_files[0]); i++) {
 		char *p = cat(f->ref, mem_files[i].path);
-		put_file(p, mem_files[i].data, strlen(mem_files[i].data));
+		tu_write_file(p, mem_files[i].data, strlen(mem_files[i].data));
 		free(p);
 	}
 }
@@ -357,7 +349,7 @@ static void test_missing_source(void **state)
 	char *gone = cat(f->dir, "gone.bin"), *outd = cat(f->dir, "out");
 	assert_int_equal(mkdir(outd, 0755), 0);
 	char *img = cat(outd, "root.sqsh");
-	put_file(gone, "x", 1);
+	tu_write_file(gone, "x", 1);
 	assert_int_equal(im_tree_add_file_src(t, "usr/lib/gone.bin", gone, 0644, &err), 0);
 	assert_int_equal(unlink(gone), 0);
 	assert_int_equal(im_squashfs_write(t, img, NULL, &err), -1);
@@ -381,9 +373,9 @@ static void test_source_changed(void **state)
 	char *grow = cat(f->dir, "grow.bin"), *outd = cat(f->dir, "out");
 	assert_int_equal(mkdir(outd, 0755), 0);
 	char *img = cat(outd, "root.sqsh");
-	put_file(grow, "abc", 3);
+	tu_write_file(grow, "abc", 3);
 	assert_int_equal(im_tree_add_file_src(t, "zz/grow.bin", grow, 0644, &err), 0);
-	put_file(grow, "abcdef", 6);
+	tu_write_file(grow, "abcdef", 6);
 	assert_int_equal(im_squashfs_write(t, img, NULL, &err), -1);
 	assert_int_equal(err.code, IM_EXIT_INVALID);
 	assert_non_null(strstr(err.msg, grow));

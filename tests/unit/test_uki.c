@@ -7,8 +7,6 @@
 #include "imager/outfile.h"
 #include "imager/uki.h"
 
-#define INST IMAGER_SOURCE_DIR "/out/install/"
-
 static void test_osrel(void **state)
 {
 	(void)state;
@@ -18,15 +16,26 @@ static void test_osrel(void **state)
 	free(o);
 }
 
+/* im_uki_assemble with the payload's files of stub_arch, checked against `arch`. */
+static int assemble(struct im_uki *u, const char *stub_arch, const char *arch, const char *kernel,
+		    const char *cmdline, struct im_error *err)
+{
+	char *stub = tu_payload_path(stub_arch, "systemd-stub.efi");
+	char *k = kernel ? strdup(kernel) : tu_payload_path(stub_arch, "vmlinuz");
+	char *i = tu_payload_path(stub_arch, "initramfs.xz");
+	int rc = im_uki_assemble(u, arch, stub, k, i, cmdline, "Talos", "v1.0.0", 1700000000, err);
+	free(stub);
+	free(k);
+	free(i);
+	return rc;
+}
+
 static void test_assemble(void **state)
 {
 	(void)state;
 	struct im_error err = {0};
 	struct im_uki u;
-	assert_int_equal(im_uki_assemble(&u, "amd64", INST "amd64/systemd-stub.efi",
-					 INST "amd64/vmlinuz", INST "amd64/initramfs.xz",
-					 "console=ttyS0", "Talos", "v1.0.0", 1700000000, &err),
-			 0);
+	assert_int_equal(assemble(&u, "amd64", "amd64", NULL, "console=ttyS0", &err), 0);
 	assert_non_null(u.uname);
 	assert_non_null(im_pe_find(&u.pe, ".linux"));
 	uint8_t *buf;
@@ -56,18 +65,12 @@ static void test_refusals(void **state)
 	(void)state;
 	struct im_error err = {0};
 	struct im_uki u;
-	assert_int_equal(im_uki_assemble(&u, "arm64", INST "amd64/systemd-stub.efi",
-					 INST "amd64/vmlinuz", INST "amd64/initramfs.xz", "x", "T",
-					 "v1", 0, &err),
-			 -1);
+	assert_int_equal(assemble(&u, "amd64", "arm64", NULL, "x", &err), -1);
 	assert_int_equal(err.code, IM_EXIT_INVALID);
 	assert_non_null(strstr(err.msg, "systemd-stub built for amd64, expected arm64"));
 	im_uki_free(&u);
 	struct im_error e2 = {0};
-	assert_int_equal(im_uki_assemble(&u, "amd64", INST "amd64/systemd-stub.efi",
-					 "/nonexistent/vmlinuz", INST "amd64/initramfs.xz", "x", "T",
-					 "v1", 0, &e2),
-			 -1);
+	assert_int_equal(assemble(&u, "amd64", "amd64", "/nonexistent/vmlinuz", "x", &e2), -1);
 	assert_int_equal(e2.code, IM_EXIT_MISSING);
 	assert_non_null(strstr(e2.msg, "/nonexistent/vmlinuz"));
 	im_uki_free(&u);
