@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,6 +20,30 @@ int inst_report(struct im_error *err)
 {
 	fprintf(stderr, "installer: %s\n", err->msg[0] ? err->msg : "failed");
 	return err->code ? err->code : IM_EXIT_INTERNAL;
+}
+
+int inst_parse_disk_flag(int argc, char **argv, const char *verb, void (*usage)(FILE *),
+			 const char **disk, struct im_error *err)
+{
+	static const struct option opts[] = {
+	    {"disk", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c != 'd')
+			return im_fail(err, IM_EXIT_INVALID,
+				       "%s: unknown or incomplete flag (see installer %s --help)", verb,
+				       verb);
+		*disk = optarg;
+	}
+	return 0;
 }
 
 int inst_setup(int64_t *epoch, struct im_error *err)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "imager/error.h"
 #include "imager/install.h"
@@ -18,6 +19,12 @@ int cmd_meta(int argc, char **argv);
 
 /* Print "installer: <msg>" and return the exit code. */
 int inst_report(struct im_error *err);
+
+/* Flags of verbs that take only --disk PATH and --help: 0 = parsed (*disk may stay NULL),
+ * 1 = --help was printed with `usage` (exit 0), -1 = a bad flag ("<verb>: unknown or
+ * incomplete flag ..." in err). Operands are left at argv[optind]. */
+int inst_parse_disk_flag(int argc, char **argv, const char *verb, void (*usage)(FILE *),
+			 const char **disk, struct im_error *err);
 
 /* Common start of a verb: $IMAGER_INSTALL_FAULT (test hook), SOURCE_DATE_EPOCH. */
 int inst_setup(int64_t *epoch, struct im_error *err);

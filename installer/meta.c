@@ -1,17 +1,10 @@
 /* `installer meta get|set|delete|list`: the META partition of an installed disk. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "installer.h"
-
-static const struct option opts[] = {
-    {"disk", required_argument, NULL, 'd'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 static void usage(FILE *f)
 {
@@ -83,22 +76,12 @@ int cmd_meta(int argc, char **argv)
 {
 	struct im_error err = {0};
 	const char *disk = NULL;
-	int c, fd = -1;
+	int fd = -1;
 	char *what = NULL;
 	int64_t epoch;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		if (c != 'd')
-			return im_fail(&err, IM_EXIT_INVALID,
-				       "meta: unknown or incomplete flag "
-				       "(see installer meta --help)"),
-			       inst_report(&err);
-		disk = optarg;
-	}
+	int parsed = inst_parse_disk_flag(argc, argv, "meta", usage, &disk, &err);
+	if (parsed != 0)
+		return parsed > 0 ? 0 : inst_report(&err);
 	int ro = optind < argc && (!strcmp(argv[optind], "get") || !strcmp(argv[optind], "list"));
 	if (optind >= argc)
 		im_fail(&err, IM_EXIT_INVALID, "meta: expected get, set, delete or list");

@@ -1,16 +1,9 @@
 /* `installer rollback`: arm the slot that is not committed for one boot. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "installer.h"
-
-static const struct option opts[] = {
-    {"disk", required_argument, NULL, 'd'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 static void usage(FILE *f)
 {
@@ -25,21 +18,11 @@ int cmd_rollback(int argc, char **argv)
 	struct im_error err = {0};
 	const char *disk = NULL;
 	int64_t epoch;
-	int c, fd = -1;
+	int fd = -1;
 	char *what = NULL, slot = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		if (c != 'd')
-			return im_fail(&err, IM_EXIT_INVALID,
-				       "rollback: unknown or incomplete flag "
-				       "(see installer rollback --help)"),
-			       inst_report(&err);
-		disk = optarg;
-	}
+	int parsed = inst_parse_disk_flag(argc, argv, "rollback", usage, &disk, &err);
+	if (parsed != 0)
+		return parsed > 0 ? 0 : inst_report(&err);
 	if (optind < argc)
 		im_fail(&err, IM_EXIT_INVALID, "rollback: unexpected argument \"%s\"",
 			argv[optind]);

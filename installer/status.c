@@ -1,17 +1,10 @@
 /* `installer status`: slots, versions, which is committed, on trial or failed. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "installer.h"
-
-static const struct option opts[] = {
-    {"disk", required_argument, NULL, 'd'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 static void usage(FILE *f)
 {
@@ -50,21 +43,11 @@ int cmd_status(int argc, char **argv)
 {
 	struct im_error err = {0};
 	const char *disk = NULL;
-	int c, fd = -1;
+	int fd = -1;
 	char *what = NULL;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		if (c != 'd')
-			return im_fail(&err, IM_EXIT_INVALID,
-				       "status: unknown or incomplete flag "
-				       "(see installer status --help)"),
-			       inst_report(&err);
-		disk = optarg;
-	}
+	int parsed = inst_parse_disk_flag(argc, argv, "status", usage, &disk, &err);
+	if (parsed != 0)
+		return parsed > 0 ? 0 : inst_report(&err);
 	struct im_status st;
 	struct stat sb;
 	if (optind < argc)
