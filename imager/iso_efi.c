@@ -30,11 +30,13 @@ static int add_uki(struct im_plan *pl, struct im_tree *efi, struct im_error *err
 static int add_sdboot(struct im_plan *pl, struct im_tree *efi, struct im_error *err)
 {
 	char *src = NULL, dst[64];
-	const char *given = pl->p->input.sd_boot.path;
 	snprintf(dst, sizeof(dst), "EFI/BOOT/%s",
 		 strcmp(pl->arch, "arm64") ? "BOOTX64.EFI" : "BOOTAA64.EFI");
-	if (given ? !(src = strdup(given)) : asprintf(&src, "%s/systemd-boot.efi", pl->inputs) < 0)
-		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (im_plan_input(pl, pl->p->input.sd_boot.path, "systemd-boot.efi", "systemd-boot", &src,
+			  err) < 0) {
+		free(src);
+		return -1;
+	}
 	int rc;
 	if (pl->p->secureboot) {
 		uint8_t *buf;

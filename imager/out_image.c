@@ -79,14 +79,6 @@ static int compress_file(const char *raw, const char *dst, enum im_compress c,
 	return im_outfile_commit(&o, err);
 }
 
-static char *input(const struct im_plan *pl, const char *given, const char *name)
-{
-	char *s;
-	if (given)
-		return strdup(given);
-	return asprintf(&s, "%s/%s", pl->inputs, name) < 0 ? NULL : s;
-}
-
 /* Secure Boot: the install code takes a ready, signed UKI (slot A's: its cmdline says
  * imager.slot=A), a signed systemd-boot, loader.conf's secure-boot-enroll and the
  * PK/KEK/db .auth files for systemd-boot's enrollment. */
@@ -140,9 +132,18 @@ static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_err
 	struct sb_assets sb = {0};
 	if (im_source_date_epoch(&epoch, err) < 0)
 		return -1;
-	char *grub = input(pl, p->input.grub.path, "grub");
-	char *sdboot = input(pl, p->input.sd_boot.path, "systemd-boot.efi");
-	char *stub = input(pl, p->input.sd_stub.path, "systemd-stub.efi");
+	/* Only what the bootloader uses has to be there. */
+	enum im_bootloader bl = bootloader(p);
+	char *grub = NULL, *sdboot = NULL, *stub = NULL;
+	int rc = 0;
+	if ((bl != IM_BOOT_SDBOOT &&
+	     im_plan_input(pl, p->input.grub.path, "grub", "GRUB images", &grub, err) < 0) ||
+	    (bl != IM_BOOT_GRUB &&
+	     (im_plan_input(pl, p->input.sd_boot.path, "systemd-boot.efi", "systemd-boot", &sdboot,
+			    err) < 0 ||
+	      im_plan_input(pl, p->input.sd_stub.path, "systemd-stub.efi", "systemd-stub", &stub,
+			    err) < 0)))
+		rc = -1;
 	struct im_install_assets a = {
 		.arch = pl->arch,
 		.name = p->name,
@@ -155,16 +156,13 @@ static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_err
 		.sdstub_efi = stub,
 	};
 	struct im_install_opts o = {
-		.bootloader = bootloader(p),
+		.bootloader = bl,
 		.sector_size = p->output.image_options.sector_size,
 		.image_mode = 1,
 		.meta = &pl->meta,
 		.epoch = epoch,
 	};
-	int rc = 0;
-	if (!grub || !sdboot || !stub)
-		rc = im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	else if (p->secureboot)
+	if (rc == 0 && p->secureboot) /* Secure Boot means sd-boot (profile validation) */
 		rc = sb_prepare(pl, sdboot, &sb, &a, err);
 	/* DESIGN §4: the profile's size plus the boot slots when GRUB has BOOT-A/B. */
 	o.disk_size = p->output.image_options.disk_size;

@@ -34,42 +34,44 @@ static const char *efi_boot_name(const char *arch)
 	return strcmp(arch, "arm64") ? "BOOTX64.EFI" : "BOOTAA64.EFI";
 }
 
-static char *input_path(const struct im_plan *pl, const char *name)
-{
-	char *s;
-	return asprintf(&s, "%s/%s", pl->inputs, name) < 0 ? NULL : s;
-}
-
 /* GRUB: kernel + initramfs on the ISO9660 side, GRUB EFI in the FAT image. */
-static int grub_trees(struct iso_build *b, struct im_error *err)
+/* The GRUB images from the inputs folder: El Torito (amd64 BIOS) on the ISO9660 side,
+ * GRUB EFI as the removable-media loader in the FAT image. */
+static int add_grub_images(struct iso_build *b, int amd64, struct im_error *err)
 {
-	struct im_plan *pl = b->pl;
-	char title[256];
-	snprintf(title, sizeof(title), "%s %s", pl->p->name, pl->p->version);
-	struct im_grub_iso g = {title, "/boot/vmlinuz", "/boot/initramfs.xz", pl->cmdline,
-				!strcmp(pl->arch, "amd64")};
-	if (!(b->cfg = im_grubcfg_iso(&g)))
-		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	char *eltorito = input_path(pl, "grub/eltorito.img");
-	char *grubefi = input_path(pl, strcmp(pl->arch, "arm64") ? "grub/grubx64.efi"
-								  : "grub/grubaa64.efi");
-	char efi_path[64];
-	snprintf(efi_path, sizeof(efi_path), "EFI/BOOT/%s", efi_boot_name(pl->arch));
+	char *eltorito = NULL, *grubefi = NULL, efi_path[64];
+	snprintf(efi_path, sizeof(efi_path), "EFI/BOOT/%s", efi_boot_name(b->pl->arch));
 	int rc = -1;
-	if (!eltorito || !grubefi)
-		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	else if (im_tree_add_file_src(b->iso, "boot/vmlinuz", pl->kernel, 0644, err) == 0 &&
-		 im_tree_add_file_src(b->iso, "boot/initramfs.xz", pl->initramfs, 0644, err) == 0 &&
-		 im_tree_add_file_mem(b->iso, "grub/grub.cfg", b->cfg, strlen(b->cfg), 0644, err) ==
-			 0 &&
-		 (strcmp(pl->arch, "amd64") ||
-		  im_tree_add_file_src(b->iso, "boot/grub/eltorito.img", eltorito, 0644, err) == 0) &&
-		 im_tree_add_file_src(b->efi, efi_path, grubefi, 0644, err) == 0 &&
-		 im_tree_add_file_mem(b->efi, "grub/grub.cfg", b->cfg, strlen(b->cfg), 0644, err) == 0)
+	if ((!amd64 || (im_plan_input(b->pl, NULL, "grub/eltorito.img", "GRUB El Torito image",
+				      &eltorito, err) == 0 &&
+			im_tree_add_file_src(b->iso, "boot/grub/eltorito.img", eltorito, 0644,
+					     err) == 0)) &&
+	    im_plan_input(b->pl, NULL, amd64 ? "grub/grubx64.efi" : "grub/grubaa64.efi",
+			  "GRUB EFI image", &grubefi, err) == 0 &&
+	    im_tree_add_file_src(b->efi, efi_path, grubefi, 0644, err) == 0)
 		rc = 0;
 	free(eltorito);
 	free(grubefi);
 	return rc;
+}
+
+static int grub_trees(struct iso_build *b, struct im_error *err)
+{
+	struct im_plan *pl = b->pl;
+	int amd64 = !strcmp(pl->arch, "amd64");
+	char title[256];
+	snprintf(title, sizeof(title), "%s %s", pl->p->name, pl->p->version);
+	struct im_grub_iso g = {title, "/boot/vmlinuz", "/boot/initramfs.xz", pl->cmdline, amd64};
+	if (!(b->cfg = im_grubcfg_iso(&g)))
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	size_t n = strlen(b->cfg);
+	if (add_grub_images(b, amd64, err) < 0 ||
+	    im_tree_add_file_src(b->iso, "boot/vmlinuz", pl->kernel, 0644, err) < 0 ||
+	    im_tree_add_file_src(b->iso, "boot/initramfs.xz", pl->initramfs, 0644, err) < 0 ||
+	    im_tree_add_file_mem(b->iso, "grub/grub.cfg", b->cfg, n, 0644, err) < 0 ||
+	    im_tree_add_file_mem(b->efi, "grub/grub.cfg", b->cfg, n, 0644, err) < 0)
+		return -1;
+	return 0;
 }
 
 /* Write the FAT image just big enough for its content (it grows with the UKI), with a
@@ -134,7 +136,11 @@ int im_out_iso(struct im_plan *pl, struct im_error *err)
 		goto out;
 	im_iso_volume_id(p->name, p->version, volid);
 	int bios = !b.sdboot && !strcmp(pl->arch, "amd64");
-	char *mbr = bios ? input_path(pl, "grub/boot_hybrid.img") : NULL;
+	char *mbr = NULL;
+	if (bios && im_plan_input(pl, NULL, "grub/boot_hybrid.img", "GRUB hybrid MBR", &mbr, err) < 0) {
+		free(mbr);
+		goto out;
+	}
 	struct im_iso_opts io = {.volume_id = volid,
 				 .epoch = b.epoch,
 				 .bios_boot_image = bios ? "/boot/grub/eltorito.img" : NULL,

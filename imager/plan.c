@@ -52,8 +52,7 @@ static int find_inputs(struct im_plan *pl, const char *flag, struct im_error *er
 	return -1;
 }
 
-/* An input named by the profile, else the inputs folder's file of that name. */
-static int resolve_input(const struct im_plan *pl, const char *given, const char *name,
+int im_plan_input(const struct im_plan *pl, const char *given, const char *name,
 			 const char *what, char **out, struct im_error *err)
 {
 	if (given)
@@ -205,8 +204,8 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 	if (p->secureboot && resolve_keys(pl, keys_dir, err) < 0)
 		return -1;
 	if (find_inputs(pl, inputs_flag, err) < 0 ||
-	    resolve_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
-	    resolve_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
+	    im_plan_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
+	    im_plan_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
 			  err) < 0)
 		return -1;
 	return make_out_dir(out_dir, err) < 0 ? -1 : apply_extensions(pl, err);

@@ -30,6 +30,11 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		 const char *keys_dir, const char *out_dir, struct im_error *err);
 void im_plan_free(struct im_plan *pl);
 
+/* An input the profile names (`given`), else <inputs>/<name>; it must be readable
+ * (IM_EXIT_MISSING: "<path> (<what>): <reason>"). *out is malloc'd, also on failure. */
+int im_plan_input(const struct im_plan *pl, const char *given, const char *name, const char *what,
+		  char **out, struct im_error *err);
+
 /* "<out_dir>/<name>" (malloc'd). */
 char *im_plan_output_path(const struct im_plan *pl, const char *name);
 

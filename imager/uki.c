@@ -11,17 +11,14 @@
 
 int im_uki_build(const struct im_plan *pl, uint8_t **out, size_t *out_len, struct im_error *err)
 {
-	const char *given = pl->p->input.sd_stub.path;
 	char *stub = NULL;
 	struct im_uki u = {0};
 	int64_t epoch;
 	int rc = -1;
 	*out = NULL;
-	if (given ? !(stub = strdup(given)) : asprintf(&stub, "%s/systemd-stub.efi", pl->inputs) < 0) {
-		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (im_source_date_epoch(&epoch, err) < 0 ||
+	if (im_plan_input(pl, pl->p->input.sd_stub.path, "systemd-stub.efi", "systemd-stub", &stub,
+			  err) < 0 ||
+	    im_source_date_epoch(&epoch, err) < 0 ||
 	    im_uki_assemble(&u, pl->arch, stub, pl->kernel, pl->initramfs, pl->cmdline, pl->p->name,
 			    pl->p->version, epoch, err) < 0)
 		goto out;
