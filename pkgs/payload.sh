@@ -3,7 +3,7 @@
 #   $OUT/install/<arch>/{vmlinuz,initramfs.xz,systemd-stub.efi,systemd-boot.efi,grub/,dtb/,u-boot/}
 # Packages are cached in $CACHE/debs (a warm cache downloads nothing) and recorded in
 # $CACHE/payload.manifest (package version arch sha256). This is the one place where
-# Debian tools (apt-get, dpkg-deb, depmod, modprobe, grub-mkimage, gcc) may run.
+# Debian tools (apt-get, dpkg-deb, depmod, modprobe, grub-mkimage, gcc, readelf) may run.
 # Usage: pkgs/payload.sh [amd64] [arm64]
 set -euo pipefail
 
@@ -76,8 +76,8 @@ query_apt() { # reads "arch pkg" lines of packages.list for $ARCHES
 }
 
 wanted() { # the "arch pkg" lines of packages.list for $ARCHES
-	local arch pkg
-	while read -r arch pkg; do
+	local arch pkg _role
+	while read -r arch pkg _role; do
 		case " $ARCHES " in *" $arch "*) echo "$arch $pkg" ;; esac
 	done < <(grep -v '^#' "$src/pkgs/packages.list" | grep -v '^\s*$')
 }
@@ -174,13 +174,151 @@ stage_modules() { # ARCH KDIR KREL STAGE
 	rm -f "$stage/.deps"
 }
 
-build_init() { # ARCH OUTFILE
+target_cc() { # ARCH -> the C compiler for that target on this host
 	local cc=gcc
 	[ "$1" = arm64 ] && cc=aarch64-linux-gnu-gcc
 	[ "$1" = amd64 ] && [ "$(uname -m)" = aarch64 ] && cc=x86_64-linux-gnu-gcc
+	echo "$cc"
+}
+
+build_init() { # ARCH OUTFILE
+	local cc
+	cc=$(target_cc "$1")
 	need_input "$INIT_SRC" "the reference init's C source"
 	"$cc" -std=gnu11 -Wall -Wextra -Werror -O2 -static -s -o "$2" "$INIT_SRC" ||
 		die 1 "$INIT_SRC: $cc failed"
+}
+
+# --- the installer in the initramfs -------------------------------------------------------
+# /init runs /usr/bin/installer (`installer commit` on imager.commit=1). Debian 12 ships no
+# libfdisk.a, so it is a dynamically linked program, built the same way for both
+# architectures against the packages of role "installer" in packages.list (never against
+# the build host's libraries), and the initramfs carries the loader and exactly the shared
+# libraries it needs, taken from those same packages.
+
+# Libraries the installer's share of lib/ calls into (the Makefile's LIBS, less what only
+# the imager uses); a new one shows up as an undefined reference at the link below.
+INSTALLER_LIBS="fdisk crypto z"
+
+triplet() { # ARCH -> Debian multiarch triplet
+	case $1 in
+	amd64) echo x86_64-linux-gnu ;;
+	arm64) echo aarch64-linux-gnu ;;
+	*) die 3 "$1: unsupported architecture" ;;
+	esac
+}
+
+role_pkgs() { # ARCH ROLE -> the packages of that role in packages.list
+	grep -v '^#' "$src/pkgs/packages.list" | awk -v a="$1" -v r="$2" '$1 == a && $3 == r { print $2 }'
+}
+
+# The installer packages of ARCH unpacked into one folder, $CACHE/sysroot/ARCH; remade only
+# when the set of unpacked packages (their extract folders, named by version) changes.
+make_sysroot() { # ARCH -> prints the folder
+	local sr="$CACHE/sysroot/$1" list="" pkg d
+	for pkg in $(role_pkgs "$1" installer); do
+		list+="${EX["$1 $pkg"]}"$'\n'
+	done
+	[ -n "$list" ] || die 5 "pkgs/packages.list: no packages of role installer for $1"
+	if [ "$(cat "$sr/.sysroot" 2>/dev/null)" != "$list" ]; then
+		rm -rf "$sr"
+		mkdir -p "$sr"
+		while read -r d; do
+			[ -z "$d" ] || cp -a "$d/." "$sr/" || die 6 "$sr: cannot copy $d"
+		done <<<"$list"
+		printf '%s' "$list" >"$sr/.sysroot"
+	fi
+	echo "$sr"
+}
+
+# PATH inside the sysroot, symlinks followed inside it (package links may be absolute, e.g.
+# zlib1g-dev's libz.so -> /lib/<triplet>/libz.so.1.2.13). Prints the host path of the file.
+sysroot_file() { # SYSROOT PATH
+	local sr=$1 p=$2 l n=0
+	while [ -L "$sr$p" ] && [ $((n++)) -lt 16 ]; do
+		l=$(readlink "$sr$p")
+		case $l in /*) p=$l ;; *) p=$(dirname "$p")/$l ;; esac
+	done
+	[ -f "$sr$p" ] && echo "$sr$p"
+}
+
+sysroot_lib() { # SYSROOT TRIPLET NAME -> host path of lib/NAME or usr/lib/NAME
+	sysroot_file "$1" "/lib/$2/$3" || sysroot_file "$1" "/usr/lib/$2/$3"
+}
+
+elf_needed() { # ELF -> its DT_NEEDED sonames
+	readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'
+}
+
+elf_interp() { # ELF -> its PT_INTERP path
+	readelf -l "$1" | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p'
+}
+
+# Compiles installer/*.c and lib/*.c (into an archive, so only the members the installer
+# uses are linked) for ARCH against SYSROOT, and links a stripped OUTFILE. Reproducible:
+# sources by absolute path but mapped away (-ffile-prefix-map), no debug info, no dates.
+build_installer() { # ARCH SYSROOT OUTFILE
+	local arch=$1 sr=$2 out=$3 t cc w="$WORK/installer-$1" n f
+	t=$(triplet "$arch")
+	cc=$(target_cc "$arch")
+	rm -rf "$w"
+	mkdir -p "$w/lib" "$w/installer" "$w/link"
+	# Headers: the target's -dev packages first; arch-independent ones (only needed by lib/
+	# files the installer does not link, e.g. zstd.h, yaml.h) from the host, last.
+	local cflags=(-std=gnu11 -Wall -Wextra -Werror -O2 -D_GNU_SOURCE -ffunction-sections
+		-fdata-sections "-ffile-prefix-map=$src/=" -I"$src/include"
+		-isystem "$sr/usr/include" -isystem "$sr/usr/include/$t"
+		-isystem "$sr/usr/include/libfdisk" -isystem "$sr/usr/include/blkid"
+		-isystem "$sr/usr/include/uuid" -idirafter /usr/include
+		-idirafter /usr/include/libisoburn)
+	n=$(nproc)
+	# lib/profile_builtin.c .incbin's the profiles from the source tree (the path is not
+	# kept in the object); the installer is not built in a source tree and has no prefix
+	# but /usr, so its built-in asset folders are /usr/install/ARCH and below /usr/share.
+	(cd "$w/lib" && printf '%s\n' "$src"/lib/*.c | xargs -n 4 -P "$n" "$cc" "${cflags[@]}" \
+		-DIMAGER_SOURCE_DIR="\"$src\"" -c) || die 1 "$arch installer: $cc failed on lib/"
+	(cd "$w/installer" && printf '%s\n' "$src"/installer/*.c | xargs -n 4 -P "$n" "$cc" \
+		"${cflags[@]}" -DIMAGER_SOURCE_DIR='"/nonexistent"' -DIMAGER_PREFIX='"/usr"' -c) ||
+		die 1 "$arch installer: $cc failed on installer/"
+	"$cc-ar" rcsD "$w/libimager.a" "$w"/lib/*.o || die 1 "$arch installer: $cc-ar failed"
+	# Link against the packages' real .so files: their lib*.so links may be absolute.
+	for f in $INSTALLER_LIBS; do
+		ln -s "$(sysroot_file "$sr" "/usr/lib/$t/lib$f.so")" "$w/link/lib$f.so" ||
+			die 5 "lib$f.so: not in the $arch installer packages (pkgs/packages.list)"
+	done
+	# shellcheck disable=SC2046
+	"$cc" -o "$out" -s -Wl,--gc-sections -Wl,--as-needed "$w"/installer/*.o "$w/libimager.a" \
+		-L"$w/link" $(printf -- '-l%s ' $INSTALLER_LIBS) \
+		-Wl,-rpath-link,"$sr/lib/$t:$sr/usr/lib/$t" || die 1 "$arch installer: link failed"
+}
+
+# The installer at /usr/bin/installer, the shared libraries it needs (DT_NEEDED, followed
+# recursively) in /lib/<triplet>/, where the loader looks without an ld.so.cache, and the
+# loader's PT_INTERP path as Debian has it (a link to /lib/<triplet>/ when it differs).
+stage_installer() { # ARCH STAGE
+	local arch=$1 stage=$2 sr t so f interp todo seen=" "
+	sr=$(make_sysroot "$arch")
+	t=$(triplet "$arch")
+	mkdir -p "$stage/usr/bin" "$stage/lib/$t"
+	build_installer "$arch" "$sr" "$stage/usr/bin/installer"
+	mapfile -t todo < <(elf_needed "$stage/usr/bin/installer")
+	while [ ${#todo[@]} -gt 0 ]; do
+		so=${todo[0]}
+		todo=("${todo[@]:1}")
+		[[ $seen == *" $so "* ]] && continue
+		seen+="$so "
+		f=$(sysroot_lib "$sr" "$t" "$so") ||
+			die 5 "$so: needed by the $arch installer, not in its packages (pkgs/packages.list)"
+		cp "$f" "$stage/lib/$t/$so"
+		mapfile -t -O ${#todo[@]} todo < <(elf_needed "$f")
+	done
+	interp=$(elf_interp "$stage/usr/bin/installer")
+	[ -e "$stage/lib/$t/${interp##*/}" ] ||
+		die 5 "$interp: the $arch installer's loader is not among its libraries"
+	if [ "$interp" != "/lib/$t/${interp##*/}" ]; then
+		mkdir -p "$stage${interp%/*}"
+		ln -s "/lib/$t/${interp##*/}" "$stage$interp"
+	fi
 }
 
 build_initramfs() { # ARCH KDIR KREL DEST
@@ -189,6 +327,7 @@ build_initramfs() { # ARCH KDIR KREL DEST
 	mkdir -p "$stage"/{dev,proc,sys,rootfs,tmp,etc}
 	need_input "$ROOTFS_DIR" "the reference root tree"
 	build_init "$arch" "$stage/init"
+	stage_installer "$arch" "$stage"
 	"$IMAGER" mksquashfs "$ROOTFS_DIR" "$stage/rootfs.sqsh" >/dev/null || exit $?
 	stage_modules "$arch" "$kdir" "$krel" "$stage"
 	"$IMAGER" mkinitramfs "$stage" "$dest" || exit $?

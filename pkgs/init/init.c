@@ -2,11 +2,12 @@
  * /init of the reference initramfs: runs as PID 1, sets up the bare minimum (devtmpfs, proc,
  * sysfs, modules), mounts the read-only root squashfs with the system extensions stacked
  * above it (overlayfs), decodes META from the command line, prints one machine-readable
- * line per fact (`IMAGER-REPORT key=value`) for the tests, and powers off.
+ * line per fact (`IMAGER-REPORT key=value`) for the tests, runs `installer commit` when the
+ * boot entry asks for it (`imager.commit=1`), and powers off.
  *
- * There is no shell and no other binary in the initramfs, so this program must do
- * everything itself and must never stop on a recoverable error: a report line that says
- * what failed is worth more to a test than a kernel panic.
+ * There is no shell in the initramfs and the only other program is the installer, so this
+ * program must do everything else itself and must never stop on a recoverable error: a
+ * report line that says what failed is worth more to a test than a kernel panic.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 
 /*
  * Our own inflate (RFC 1951/1952), SHA-256 and INSTALLER_META_BASE64 decoder: a static init
@@ -55,6 +57,9 @@
 #define EFIVARS_DIR    EFI_DIR "/efivars"
 #define SECUREBOOT_VAR EFIVARS_DIR "/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 #define PCR11_SHA256   "/sys/class/tpm/tpm0/pcr-sha256/11"
+#define INSTALLER      "/usr/bin/installer" /* dynamically linked, see pkgs/payload.sh */
+#define BLOCK_CLASS    "/sys/class/block"
+#define DISK_WAIT_MS   10000 /* disk probing (SCSI/ATA scans) is asynchronous */
 
 /* ---- output ------------------------------------------------------------------------- */
 
@@ -706,18 +711,124 @@ static void report_pcr11(void)
 
 /*
  * The boot slot the installer wrote into this entry's command line (`imager.slot=A|B`,
- * DESIGN.md §7), and whether the entry asks to be committed (`imager.commit=1`). Committing
- * means running `installer commit`, which this static init cannot do until the initramfs
- * carries a static installer: it only says it was asked.
+ * DESIGN.md §7).
  */
 static void report_slot(const char *cmdline)
 {
 	char v[CMDLINE_MAX];
 
-	if (cmdline_get(cmdline, "imager.slot", v, sizeof(v)) && (!strcmp(v, "A") || !strcmp(v, "B")))
+	if (cmdline_get(cmdline, "imager.slot", v, sizeof(v)) &&
+	    (!strcmp(v, "A") || !strcmp(v, "B")))
 		report("slot", "%s", v);
-	if (cmdline_has(cmdline, "imager.commit=1"))
-		report("commit", "requested");
+}
+
+/* Is a partition named META known to the kernel? The same sysfs test as the installer's. */
+static bool meta_partition_present(void)
+{
+	DIR *d = opendir(BLOCK_CLASS);
+	struct dirent *de;
+	char path[300], buf[4096];
+	bool found = false;
+
+	while (d && !found && (de = readdir(d))) {
+		snprintf(path, sizeof(path), BLOCK_CLASS "/%s/uevent", de->d_name);
+		if (read_file(path, buf, sizeof(buf)) >= 0 && strstr(buf, "\nPARTNAME=META\n"))
+			found = true;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * The disk driver is loaded but its disks may still be probing: give the META partition
+ * DISK_WAIT_MS to appear. Without it the installer runs anyway and says what it missed.
+ */
+static void wait_for_meta_partition(void)
+{
+	for (int waited = 0; waited < DISK_WAIT_MS; waited += 50) {
+		if (meta_partition_present())
+			return;
+		sleep_ms(50);
+	}
+	say("init: no META partition after %d ms", DISK_WAIT_MS);
+}
+
+/*
+ * Runs the installer with argv and waits for it. Its stdout goes to the console; its
+ * stderr is read through a pipe, copied to the console and its first line kept in err
+ * (else a description of how it ended). Returns its exit status, or -1 if it did not run
+ * or did not exit normally.
+ */
+static int run_installer(char *const argv[], char *err)
+{
+	static char *const envp[] = {"PATH=/usr/bin", NULL};
+	char buf[512];
+	int pfd[2], status;
+	size_t kept = 0;
+
+	if (pipe(pfd) < 0)
+		return fail(err, "pipe for", INSTALLER, errno);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return fail(err, "fork for", INSTALLER, errno);
+	}
+	if (pid == 0) {
+		dup2(pfd[1], STDERR_FILENO);
+		close(pfd[0]);
+		close(pfd[1]);
+		execve(INSTALLER, argv, envp);
+		say("init: exec " INSTALLER ": %s", strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	err[0] = '\0';
+	for (;;) {
+		ssize_t n = read(pfd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		write_all(STDERR_FILENO, buf, (size_t)n);
+		/* keep the first line (the installer prints one per failure) */
+		for (ssize_t i = 0; i < n && kept < ERR_MAX - 1 && !memchr(err, '\n', kept); i++)
+			err[kept++] = buf[i];
+		err[kept] = '\0';
+	}
+	close(pfd[0]);
+	first_line(err);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return fail(err, "wait for", INSTALLER, errno);
+	if (WIFEXITED(status)) {
+		if (!err[0] && WEXITSTATUS(status))
+			snprintf(err, ERR_MAX, INSTALLER " exited with status %d",
+				 WEXITSTATUS(status));
+		return WEXITSTATUS(status);
+	}
+	snprintf(err, ERR_MAX, INSTALLER " killed by signal %d", WTERMSIG(status));
+	return -1;
+}
+
+/*
+ * `imager.commit=1`: this boot is healthy, so make its slot permanent with `installer
+ * commit` (it finds the disk with the META partition and the slot from imager.slot=).
+ * Reports commit=ok, or commit=failed and commit-error=<the installer's message>.
+ */
+static void commit_slot(void)
+{
+	static char *const argv[] = {"installer", "commit", NULL};
+	char err[ERR_MAX];
+
+	wait_for_meta_partition();
+	if (run_installer(argv, err) == 0) {
+		report("commit", "ok");
+		return;
+	}
+	report("commit", "failed");
+	report("commit-error", "%s", err);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
@@ -765,6 +876,8 @@ int main(void)
 	report("efi", "%d", efi);
 	report("secureboot", "%d", efi && secure_boot_enabled());
 	report_pcr11();
+	if (cmdline_has(cmdline, "imager.commit=1"))
+		commit_slot();
 	report_flag("done");
 
 	power_off();
