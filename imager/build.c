@@ -28,44 +28,48 @@ enum {
 };
 
 static const struct option opts[] = {
-	{"arch", required_argument, NULL, OPT_ARCH},
-	{"platform", required_argument, NULL, OPT_PLATFORM},
-	{"output", required_argument, NULL, 'o'},
-	{"output-kind", required_argument, NULL, OPT_KIND},
-	{"extra-kernel-arg", required_argument, NULL, OPT_KARG},
-	{"meta", required_argument, NULL, OPT_META},
-	{"system-extension-image", required_argument, NULL, OPT_EXT},
-	{"overlay-name", required_argument, NULL, OPT_OVL_NAME},
-	{"overlay-image", required_argument, NULL, OPT_OVL_IMAGE},
-	{"overlay-option", required_argument, NULL, OPT_OVL_OPT},
-	{"base-installer-image", required_argument, NULL, OPT_BASE_INSTALLER},
-	{"tar-to-stdout", no_argument, NULL, OPT_TAR},
-	{"inputs", required_argument, NULL, OPT_INPUTS},
-	{"secureboot-keys", required_argument, NULL, OPT_SB_KEYS},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"arch", required_argument, NULL, OPT_ARCH},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"output", required_argument, NULL, 'o'},
+    {"output-kind", required_argument, NULL, OPT_KIND},
+    {"extra-kernel-arg", required_argument, NULL, OPT_KARG},
+    {"meta", required_argument, NULL, OPT_META},
+    {"system-extension-image", required_argument, NULL, OPT_EXT},
+    {"overlay-name", required_argument, NULL, OPT_OVL_NAME},
+    {"overlay-image", required_argument, NULL, OPT_OVL_IMAGE},
+    {"overlay-option", required_argument, NULL, OPT_OVL_OPT},
+    {"base-installer-image", required_argument, NULL, OPT_BASE_INSTALLER},
+    {"tar-to-stdout", no_argument, NULL, OPT_TAR},
+    {"inputs", required_argument, NULL, OPT_INPUTS},
+    {"secureboot-keys", required_argument, NULL, OPT_SB_KEYS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f)
 {
-	fputs("usage: imager PROFILE|- [flags]\n"
-	      "  PROFILE                      built-in name (imager profiles), a YAML file, or - for stdin\n"
-	      "  --arch amd64|arm64           target architecture (default amd64)\n"
-	      "  --platform NAME              platform (metal, aws, gcp, ...)\n"
-	      "  --output-kind KIND           kernel|initramfs|cmdline|uki|iso|image|installer\n"
-	      "  -o, --output DIR             output folder (default _out)\n"
-	      "  --extra-kernel-arg ARG       append ARG; console=/talos.platform= replace, -key and\n"
-	      "                               -key=value drop (repeatable)\n"
-	      "  --meta K=V|K=@FILE           META value, key 0x01..0xff or 1..255 (repeatable)\n"
-	      "  --system-extension-image P   extension folder/tar/squashfs/OCI layout (repeatable)\n"
-	      "  --overlay-name N --overlay-image P --overlay-option K=V   board overlay\n"
-	      "  --base-installer-image P     base installer bundle\n"
-	      "  --inputs DIR                 inputs folder (default $IMAGER_INPUTS, then the payload)\n"
-	      "  --secureboot-keys DIR        uki-signing-key.pem, uki-signing-cert.pem,\n"
-	      "                               pcr-signing-key.pem (imager keys makes them)\n"
-	      "  -q, --quiet                  do not print the effective profile\n",
-	      f);
+	fputs(
+	    "usage: imager PROFILE|- [flags]\n"
+	    "  PROFILE                      built-in name (imager profiles), a YAML file, or - for "
+	    "stdin\n"
+	    "  --arch amd64|arm64           target architecture (default amd64)\n"
+	    "  --platform NAME              platform (metal, aws, gcp, ...)\n"
+	    "  --output-kind KIND           kernel|initramfs|cmdline|uki|iso|image|installer\n"
+	    "  -o, --output DIR             output folder (default _out)\n"
+	    "  --extra-kernel-arg ARG       append ARG; console=/talos.platform= replace, -key "
+	    "and\n"
+	    "                               -key=value drop (repeatable)\n"
+	    "  --meta K=V|K=@FILE           META value, key 0x01..0xff or 1..255 (repeatable)\n"
+	    "  --system-extension-image P   extension folder/tar/squashfs/OCI layout (repeatable)\n"
+	    "  --overlay-name N --overlay-image P --overlay-option K=V   board overlay\n"
+	    "  --base-installer-image P     base installer bundle\n"
+	    "  --inputs DIR                 inputs folder (default $IMAGER_INPUTS, then the "
+	    "payload)\n"
+	    "  --secureboot-keys DIR        uki-signing-key.pem, uki-signing-cert.pem,\n"
+	    "                               pcr-signing-key.pem (imager keys makes them)\n"
+	    "  -q, --quiet                  do not print the effective profile\n",
+	    f);
 }
 
 /* --meta K=@FILE: the value is the file's content. */
@@ -94,16 +98,26 @@ static int meta_flag(struct im_profile *p, const char *arg, struct im_error *err
 static const char *flag_path(int opt)
 {
 	switch (opt) {
-	case OPT_ARCH: return "arch";
-	case OPT_PLATFORM: return "platform";
-	case OPT_KIND: return "output.kind";
-	case OPT_KARG: return "customization.extraKernelArgs";
-	case OPT_EXT: return "input.systemExtensions";
-	case OPT_OVL_NAME: return "overlay.name";
-	case OPT_OVL_IMAGE: return "overlay.image";
-	case OPT_OVL_OPT: return "overlay.options";
-	case OPT_BASE_INSTALLER: return "input.baseInstaller";
-	default: return NULL;
+	case OPT_ARCH:
+		return "arch";
+	case OPT_PLATFORM:
+		return "platform";
+	case OPT_KIND:
+		return "output.kind";
+	case OPT_KARG:
+		return "customization.extraKernelArgs";
+	case OPT_EXT:
+		return "input.systemExtensions";
+	case OPT_OVL_NAME:
+		return "overlay.name";
+	case OPT_OVL_IMAGE:
+		return "overlay.image";
+	case OPT_OVL_OPT:
+		return "overlay.options";
+	case OPT_BASE_INSTALLER:
+		return "input.baseInstaller";
+	default:
+		return NULL;
 	}
 }
 
@@ -135,7 +149,8 @@ static int apply_flags(int argc, char **argv, struct im_profile *p, struct build
 		else if (c == 'q')
 			a->quiet = 1;
 		else if (c == OPT_TAR)
-			rc = im_fail(err, IM_EXIT_UNSUPPORTED, "--tar-to-stdout: not supported yet");
+			rc =
+			    im_fail(err, IM_EXIT_UNSUPPORTED, "--tar-to-stdout: not supported yet");
 		if (rc < 0)
 			return -1;
 	}
@@ -174,15 +189,17 @@ static int find_profile_arg(int argc, char **argv, const char **spec, struct im_
 			return 1;
 		if (c == '?') {
 			opterr = 1;
-			return im_fail(err, IM_EXIT_INVALID, "unknown or incomplete flag \"%s\" (see imager --help)",
+			return im_fail(err, IM_EXIT_INVALID,
+				       "unknown or incomplete flag \"%s\" (see imager --help)",
 				       argv[optind - 1]);
 		}
 	}
 	opterr = 1;
 	if (argc - optind != 1)
 		return im_fail(err, IM_EXIT_INVALID,
-			       argc - optind ? "expected one profile, got %d arguments"
-					     : "missing profile (a built-in name, a YAML file, or -)%.0d",
+			       argc - optind
+				   ? "expected one profile, got %d arguments"
+				   : "missing profile (a built-in name, a YAML file, or -)%.0d",
 			       argc - optind);
 	*spec = argv[optind];
 	return 0;
@@ -201,8 +218,13 @@ int imager_cmd_build(int argc, char **argv)
 	}
 	struct im_profile *p = NULL;
 	struct im_plan pl = {0};
-	if (im_profile_load(spec, &p, &err) < 0 || apply_flags(argc, argv, p, &a, &err) < 0 ||
-	    im_profile_finalize(p, &err) < 0)
+	if (im_profile_load(spec, &p, &err) < 0 || apply_flags(argc, argv, p, &a, &err) < 0)
+		goto fail;
+	/* Board images default to .xz (as Talos's SBC images), unless the user chose. */
+	if ((p->overlay.name || p->overlay.image.path) && p->output.out_format_builtin &&
+	    p->output.kind == IM_PROF_KIND_IMAGE)
+		p->output.out_format = IM_PROF_FMT_XZ;
+	if (im_profile_finalize(p, &err) < 0)
 		goto fail;
 	if (!a.quiet)
 		im_profile_dump(p, stderr);

@@ -16,8 +16,11 @@
 #include "plan.h"
 #include "uki.h"
 
-static enum im_bootloader bootloader(const struct im_profile *p)
+static enum im_bootloader bootloader(const struct im_plan *pl)
 {
+	const struct im_profile *p = pl->p;
+	if (pl->overlay) /* the board's choice (U-Boot's EFI runs GRUB or systemd-boot) */
+		return pl->overlay->bootloader;
 	switch (p->output.image_options.bootloader) {
 	case IM_PROF_BOOT_GRUB:
 		return IM_BOOT_GRUB;
@@ -50,8 +53,7 @@ static int compression(const struct im_profile *p, enum im_compress *c, struct i
 
 /* Stream the raw image through the compressor into the final output. Holes read as
  * zeros; the compressed stream is small for them. */
-static int compress_file(const char *raw, const char *dst, enum im_compress c,
-			 struct im_error *err)
+static int compress_file(const char *raw, const char *dst, enum im_compress c, struct im_error *err)
 {
 	struct im_outfile o;
 	struct im_cstream *s = NULL;
@@ -100,7 +102,8 @@ static int sb_prepare(struct im_plan *pl, const char *sdboot, struct sb_assets *
 	slot.cmdline = cmdline;
 	int rc = im_uki_build(&slot, &sb->uki, &sb->uki_len, err);
 	free(cmdline);
-	if (rc < 0 || im_sign_efi_file(pl, sdboot, "systemd-boot", &sb->sdboot, &sb->sdboot_len, err) < 0)
+	if (rc < 0 ||
+	    im_sign_efi_file(pl, sdboot, "systemd-boot", &sb->sdboot, &sb->sdboot_len, err) < 0)
 		return -1;
 	if (!(sb->auth = im_tree_new(0)) || im_esp_add_auth(pl, sb->auth, err) < 0)
 		return -1;
@@ -125,6 +128,22 @@ static int sb_prepare(struct im_plan *pl, const char *sdboot, struct sb_assets *
 	return 0;
 }
 
+/* The ESP files of the overlay after those of Secure Boot (*out: the merged array). */
+static int merge_files(struct im_install_assets *a, const struct im_overlay_assets *ov,
+		       struct im_install_file **out, struct im_error *err)
+{
+	size_t n = a->n_esp_files + ov->n_files;
+	if (!(*out = calloc(n ? n : 1, sizeof(**out))))
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (a->n_esp_files)
+		memcpy(*out, a->esp_files, a->n_esp_files * sizeof(**out));
+	if (ov->n_files)
+		memcpy(*out + a->n_esp_files, ov->files, ov->n_files * sizeof(**out));
+	a->esp_files = *out;
+	a->n_esp_files = n;
+	return 0;
+}
+
 static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_error *err)
 {
 	const struct im_profile *p = pl->p;
@@ -133,43 +152,58 @@ static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_err
 	if (im_source_date_epoch(&epoch, err) < 0)
 		return -1;
 	/* Only what the bootloader uses has to be there. */
-	enum im_bootloader bl = bootloader(p);
+	enum im_bootloader bl = bootloader(pl);
 	char *grub = NULL, *sdboot = NULL, *stub = NULL;
 	int rc = 0;
 	if ((bl != IM_BOOT_SDBOOT &&
 	     im_plan_input(pl, p->input.grub.path, "grub", "GRUB images", &grub, err) < 0) ||
-	    (bl != IM_BOOT_GRUB &&
-	     (im_plan_input(pl, p->input.sd_boot.path, "systemd-boot.efi", "systemd-boot", &sdboot,
-			    err) < 0 ||
-	      im_plan_input(pl, p->input.sd_stub.path, "systemd-stub.efi", "systemd-stub", &stub,
-			    err) < 0)))
+	    (bl != IM_BOOT_GRUB && (im_plan_input(pl, p->input.sd_boot.path, "systemd-boot.efi",
+						  "systemd-boot", &sdboot, err) < 0 ||
+				    im_plan_input(pl, p->input.sd_stub.path, "systemd-stub.efi",
+						  "systemd-stub", &stub, err) < 0)))
 		rc = -1;
 	struct im_install_assets a = {
-		.arch = pl->arch,
-		.name = p->name,
-		.version = p->version,
-		.kernel = pl->kernel,
-		.initramfs = pl->initramfs,
-		.cmdline = pl->cmdline,
-		.grub_dir = grub,
-		.sdboot_efi = sdboot,
-		.sdstub_efi = stub,
+	    .arch = pl->arch,
+	    .name = p->name,
+	    .version = p->version,
+	    .kernel = pl->kernel,
+	    .initramfs = pl->initramfs,
+	    .cmdline = pl->cmdline,
+	    .grub_dir = grub,
+	    .sdboot_efi = sdboot,
+	    .sdstub_efi = stub,
 	};
 	struct im_install_opts o = {
-		.bootloader = bl,
-		.sector_size = p->output.image_options.sector_size,
-		.image_mode = 1,
-		.meta = &pl->meta,
-		.epoch = epoch,
+	    .bootloader = bl,
+	    .sector_size = p->output.image_options.sector_size,
+	    .image_mode = 1,
+	    .meta = &pl->meta,
+	    .epoch = epoch,
 	};
+	struct im_overlay_assets ov = {0};
+	struct im_install_board board;
+	struct im_install_file *files = NULL;
+	if (rc == 0 && p->secureboot && pl->overlay && bl != IM_BOOT_SDBOOT)
+		rc = im_fail(err, IM_EXIT_INVALID,
+			     "overlay %s boots with GRUB: Secure Boot images need sd-boot",
+			     pl->overlay->name);
 	if (rc == 0 && p->secureboot) /* Secure Boot means sd-boot (profile validation) */
 		rc = sb_prepare(pl, sdboot, &sb, &a, err);
+	if (rc == 0 && pl->overlay) {
+		rc = im_overlay_resolve(pl->overlay, pl->inputs, &ov, err);
+		im_overlay_board(pl->overlay, &ov, &board);
+		o.board = &board;
+		if (rc == 0)
+			rc = merge_files(&a, &ov, &files, err);
+	}
 	/* DESIGN §4: the profile's size plus the boot slots when GRUB has BOOT-A/B. */
 	o.disk_size = p->output.image_options.disk_size;
 	if (o.bootloader != IM_BOOT_SDBOOT)
 		o.disk_size += 2 * IM_INSTALL_BOOT_SIZE;
 	if (rc == 0)
 		rc = im_install(fd, what, &o, &a, err);
+	im_overlay_assets_free(&ov);
+	free(files);
 	free(sb.uki);
 	free(sb.sdboot);
 	im_tree_free(sb.auth);

@@ -44,16 +44,17 @@ static int find_inputs(struct im_plan *pl, const char *flag, struct im_error *er
 		pl->inputs = c;
 		return 0;
 	}
-	im_fail(err, IM_EXIT_MISSING,
-		"no inputs folder for %s: give --inputs DIR or $IMAGER_INPUTS, or run 'make payload' "
-		"(looked in %s/out/install/%s and %s)",
-		pl->arch, IMAGER_SOURCE_DIR, pl->arch, c);
+	im_fail(
+	    err, IM_EXIT_MISSING,
+	    "no inputs folder for %s: give --inputs DIR or $IMAGER_INPUTS, or run 'make payload' "
+	    "(looked in %s/out/install/%s and %s)",
+	    pl->arch, IMAGER_SOURCE_DIR, pl->arch, c);
 	free(c);
 	return -1;
 }
 
-int im_plan_input(const struct im_plan *pl, const char *given, const char *name,
-			 const char *what, char **out, struct im_error *err)
+int im_plan_input(const struct im_plan *pl, const char *given, const char *name, const char *what,
+		  char **out, struct im_error *err)
 {
 	if (given)
 		*out = strdup(given);
@@ -71,8 +72,8 @@ static int build_meta(struct im_plan *pl, struct im_error *err)
 	const struct im_prof_meta_list *l = &pl->p->customization.meta_contents;
 	im_meta_init(&pl->meta);
 	for (size_t i = 0; i < l->n; i++)
-		if (im_meta_set(&pl->meta, l->v[i].key, l->v[i].value, strlen(l->v[i].value),
-				err) < 0)
+		if (im_meta_set(&pl->meta, l->v[i].key, l->v[i].value, strlen(l->v[i].value), err) <
+		    0)
 			return -1;
 	if (l->n == 0)
 		return 0;
@@ -91,12 +92,14 @@ static int build_cmdline(struct im_plan *pl, struct im_error *err)
 {
 	const struct im_profile *p = pl->p;
 	struct im_cmdline_params cp = {
-		.platform = p->platform,
-		.arch = pl->arch,
-		.secureboot = p->secureboot,
-		.meta_base64 = meta_on_cmdline(p->output.kind) ? pl->meta_base64 : NULL,
-		.user_args = (const char *const *)p->customization.extra_kernel_args.v,
-		.n_user_args = p->customization.extra_kernel_args.n,
+	    .platform = p->platform,
+	    .arch = pl->arch,
+	    .secureboot = p->secureboot,
+	    .meta_base64 = meta_on_cmdline(p->output.kind) ? pl->meta_base64 : NULL,
+	    .user_args = (const char *const *)p->customization.extra_kernel_args.v,
+	    .n_user_args = p->customization.extra_kernel_args.n,
+	    .overlay_args = pl->overlay ? (const char *const *)pl->overlay->kernel_args : NULL,
+	    .n_overlay_args = pl->overlay ? pl->overlay->n_kernel_args : 0,
 	};
 	struct im_cmdline *cl = im_cmdline_build(&cp, err);
 	if (!cl)
@@ -125,10 +128,11 @@ static int key_path(const char *given, const char *dir, const char *name, const 
 	else if (!dir || asprintf(out, "%s/%s", dir, name) < 0)
 		*out = NULL;
 	if (!*out)
-		return im_fail(err, IM_EXIT_MISSING,
-			       "secureboot profile without %s: give --secureboot-keys DIR (with %s) "
-			       "or input.secureboot in the profile",
-			       what, name);
+		return im_fail(
+		    err, IM_EXIT_MISSING,
+		    "secureboot profile without %s: give --secureboot-keys DIR (with %s) "
+		    "or input.secureboot in the profile",
+		    what, name);
 	if (access(*out, R_OK) < 0)
 		return im_fail_errno(err, IM_EXIT_MISSING, "%s (%s)", *out, what);
 	return 0;
@@ -139,12 +143,12 @@ static int resolve_keys(struct im_plan *pl, const char *dir, struct im_error *er
 	const struct im_prof_secureboot *sb = &pl->p->input.secureboot;
 	return key_path(sb->key_path, dir, "uki-signing-key.pem", "UKI signing key", &pl->sb_key,
 			err) < 0 ||
-			       key_path(sb->cert_path, dir, "uki-signing-cert.pem",
-					"UKI signing certificate", &pl->sb_cert, err) < 0 ||
-			       key_path(sb->pcr_key_path, dir, "pcr-signing-key.pem",
-					"PCR signing key", &pl->pcr_key, err) < 0
-		       ? -1
-		       : 0;
+		       key_path(sb->cert_path, dir, "uki-signing-cert.pem",
+				"UKI signing certificate", &pl->sb_cert, err) < 0 ||
+		       key_path(sb->pcr_key_path, dir, "pcr-signing-key.pem", "PCR signing key",
+				&pl->pcr_key, err) < 0
+		   ? -1
+		   : 0;
 }
 
 /* System extensions (DESIGN §5), in the order given, appended to the initramfs once;
@@ -159,7 +163,8 @@ static int apply_extensions(struct im_plan *pl, struct im_error *err)
 	char *tmp = NULL;
 	int64_t epoch;
 	int rc = -1;
-	if (!exts || asprintf(&tmp, "%s/.initramfs-extensions.%d", pl->out_dir, (int)getpid()) < 0) {
+	if (!exts ||
+	    asprintf(&tmp, "%s/.initramfs-extensions.%d", pl->out_dir, (int)getpid()) < 0) {
 		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -170,8 +175,8 @@ static int apply_extensions(struct im_plan *pl, struct im_error *err)
 		    im_ext_validate(exts[i], pl->p->version, err) < 0)
 			goto out;
 	const char *threads = getenv("IMAGER_THREADS");
-	struct im_ext_initramfs_opts o = {.compress = -1, .level = -1, .mtime = epoch,
-					  .threads = threads ? atoi(threads) : 0};
+	struct im_ext_initramfs_opts o = {
+	    .compress = -1, .level = -1, .mtime = epoch, .threads = threads ? atoi(threads) : 0};
 	if (im_ext_append_to_initramfs(pl->initramfs, exts, l->n, tmp, &o, err) < 0)
 		goto out;
 	free(pl->initramfs);
@@ -187,6 +192,28 @@ out:
 	return rc;
 }
 
+/* The board overlay (DESIGN §6): loaded once, its options set from the profile and
+ * checked against the arch, before the command line (it adds kernel arguments). */
+static int load_overlay(struct im_plan *pl, struct im_error *err)
+{
+	const struct im_profile *p = pl->p;
+	if (!p->overlay.name && !p->overlay.image.path)
+		return 0;
+	if (!p->overlay.image.path)
+		return im_fail(
+		    err, IM_EXIT_INVALID,
+		    "overlay %s: no overlay image: give --overlay-image PATH (a folder or "
+		    "tarball with overlay.yaml, e.g. overlays/%s)",
+		    p->overlay.name, p->overlay.name);
+	if (im_overlay_load(p->overlay.image.path, p->overlay.name, &pl->overlay, err) < 0)
+		return -1;
+	for (size_t i = 0; i < p->overlay.options.n; i++)
+		if (im_overlay_set_option(pl->overlay, p->overlay.options.v[i].key,
+					  p->overlay.options.v[i].value, err) < 0)
+			return -1;
+	return im_overlay_check(pl->overlay, pl->arch, err);
+}
+
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
 		 const char *keys_dir, const char *out_dir, struct im_error *err)
 {
@@ -197,7 +224,7 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 	pl->out_dir = strdup(out_dir);
 	if (!pl->out_dir)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	if (build_meta(pl, err) < 0 || build_cmdline(pl, err) < 0)
+	if (load_overlay(pl, err) < 0 || build_meta(pl, err) < 0 || build_cmdline(pl, err) < 0)
 		return -1;
 	if (p->output.kind == IM_PROF_KIND_CMDLINE)
 		return make_out_dir(out_dir, err); /* needs no input file */
@@ -225,6 +252,7 @@ void im_plan_free(struct im_plan *pl)
 	free(pl->sb_cert);
 	free(pl->pcr_key);
 	im_meta_free(&pl->meta);
+	im_overlay_free(pl->overlay);
 }
 
 char *im_plan_output_path(const struct im_plan *pl, const char *name)

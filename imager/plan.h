@@ -5,22 +5,24 @@
 
 #include "imager/error.h"
 #include "imager/meta.h"
+#include "imager/overlay.h"
 #include "imager/profile.h"
 
 struct im_plan {
 	const struct im_profile *p;
-	const char *arch;     /* "amd64" | "arm64" */
-	char *inputs;         /* the inputs folder (DESIGN §3) */
-	char *kernel;         /* paths of the resolved inputs */
-	char *initramfs;      /* with extensions: a temporary file in out_dir (see below) */
+	const char *arch;      /* "amd64" | "arm64" */
+	char *inputs;	       /* the inputs folder (DESIGN §3) */
+	char *kernel;	       /* paths of the resolved inputs */
+	char *initramfs;       /* with extensions: a temporary file in out_dir (see below) */
 	int initramfs_is_temp; /* removed by im_plan_free */
-	char *out_dir;        /* where outputs go (created if missing) */
-	struct im_meta meta;  /* customization.metaContents */
-	char *meta_base64;    /* INSTALLER_META_BASE64 value, NULL when no META */
-	char *cmdline;        /* the rendered kernel command line */
+	char *out_dir;	       /* where outputs go (created if missing) */
+	struct im_meta meta;   /* customization.metaContents */
+	char *meta_base64;     /* INSTALLER_META_BASE64 value, NULL when no META */
+	char *cmdline;	       /* the rendered kernel command line */
 	/* Secure Boot signing material (profile input.secureboot or --secureboot-keys DIR). */
 	char *sb_key, *sb_cert, *pcr_key;
-	const char *keys_dir; /* --secureboot-keys, may be NULL */
+	const char *keys_dir;	    /* --secureboot-keys, may be NULL */
+	struct im_overlay *overlay; /* the board overlay (options set, checked), or NULL */
 	int quiet;
 };
 

@@ -276,9 +276,22 @@ static void plan(const struct im_install_opts *o, const char *arch, uint32_t ss,
 	}
 }
 
-static uint64_t min_size(const struct layout *l)
+/* The GPT layout of a plan, with the board's constraints (overlays). */
+static struct im_gpt_layout gpt_layout(struct layout *l, const struct im_install_board *b,
+				       uint64_t disk_size)
 {
-	struct im_gpt_layout g = {.sector_size = l->ss, .parts = l->p, .n = l->n};
+	if (b && b->first_partition)
+		l->p[0].start_bytes = b->first_partition;
+	return (struct im_gpt_layout){.disk_size = disk_size,
+				      .sector_size = l->ss,
+				      .max_entries = b ? b->gpt_entries : 0,
+				      .parts = l->p,
+				      .n = l->n};
+}
+
+static uint64_t min_size(struct layout *l, const struct im_install_board *b)
+{
+	struct im_gpt_layout g = gpt_layout(l, b, 0);
 	uint64_t m = im_gpt_min_disk_size(&g);
 	return (m + IM_INSTALL_MIB - 1) / IM_INSTALL_MIB * IM_INSTALL_MIB;
 }
@@ -293,7 +306,7 @@ uint64_t im_install_min_size(const struct im_install_opts *o, const struct im_in
 		     q++)
 			uki += *q && !stat(*q, &st) ? (size_t)st.st_size + 4096 : 0;
 	plan(o, a->arch ? a->arch : "amd64", o->sector_size ? o->sector_size : 512, uki, &l);
-	return min_size(&l);
+	return min_size(&l, o->board);
 }
 
 /* The disk: a block device's sector and byte size, or a regular file's target size. */
@@ -557,25 +570,33 @@ int im_install(int fd, const char *what, const struct im_install_opts *o,
 	    im_install_slot_uki(a, 'A', o->epoch, &in.uki, &in.uki_len, err) < 0)
 		return -1;
 	plan(o, a->arch, o->sector_size ? o->sector_size : 512, in.uki_len, &in.l);
-	if (disk_geometry(fd, what, o, min_size(&in.l), &ss, &size, err) < 0)
+	if (disk_geometry(fd, what, o, min_size(&in.l, o->board), &ss, &size, err) < 0)
 		goto out;
 	plan(o, a->arch, ss, in.uki_len, &in.l);
-	if (size < min_size(&in.l)) {
+	if (size < min_size(&in.l, o->board)) {
 		im_fail(err, IM_EXIT_INVALID,
 			"%s: disk of %llu bytes is smaller than the %s layout (%llu bytes)", what,
 			(unsigned long long)size, im_bootloader_name(o->bootloader),
-			(unsigned long long)min_size(&in.l));
+			(unsigned long long)min_size(&in.l, o->board));
 		goto out;
 	}
 	if ((o->bootloader & IM_BOOT_GRUB) && !strcmp(a->arch, "amd64") && !in.l.bios)
 		warn(o, "4096-byte sectors: no BIOS boot partition (BIOS boot code reads "
 			"512-byte sectors); the disk boots through UEFI");
-	struct im_gpt_layout g = {
-	    .disk_size = size, .sector_size = ss, .parts = in.l.p, .n = in.l.n};
+	struct im_gpt_layout g = gpt_layout(&in.l, o->board, size);
+	struct im_gpt_disk planned;
+	if (im_gpt_plan(&g, &planned, err) < 0)
+		goto out;
+	rc = im_install_board_check(o->board, &planned, what, err);
+	im_gpt_disk_free(&planned);
+	if (rc < 0)
+		goto out;
+	rc = -1;
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode))
 		g.disk_size = 0;
-	if (im_gpt_write(fd, what, &g, &in.d, err) < 0 || write_parts(&in, err) < 0)
+	if (im_gpt_write(fd, what, &g, &in.d, err) < 0 ||
+	    im_install_board_write(fd, what, o->board, &in.d, err) < 0 || write_parts(&in, err) < 0)
 		goto out;
 	rc = in.l.state ? format_data_parts(&in, err) : 0;
 out:

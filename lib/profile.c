@@ -833,6 +833,13 @@ int im_profile_apply_tree(struct im_profile *p, const struct im_yaml_node *root,
 	if (root->kind != IM_YAML_MAP)
 		return afail(&a, root, IM_EXIT_INVALID, "a profile must be a mapping, not %s",
 			     im_yaml_kind_name(root->kind));
+	const struct im_yaml_node *out = NULL;
+	for (size_t i = 0; i < root->n && !out; i++)
+		if (!strcmp(root->items[2 * i]->text, "output"))
+			out = root->items[2 * i + 1];
+	for (size_t i = 0; out && out->kind == IM_YAML_MAP && i < out->n; i++)
+		if (!strcmp(out->items[2 * i]->text, "outFormat"))
+			p->output.out_format_builtin = !strncmp(origin, "profiles/", 9);
 	return apply_map(&a, &root_s, p, root);
 }
 

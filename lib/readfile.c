@@ -20,7 +20,7 @@ int im_read_file(const char *path, const char *what, uint8_t **buf, size_t *len,
 		close(fd);
 		return im_fail(err, IM_EXIT_MISSING, "%s (%s): not a regular file", path, what);
 	}
-	uint8_t *b = malloc(st.st_size ? (size_t)st.st_size : 1);
+	uint8_t *b = malloc((size_t)st.st_size + 1); /* + a terminator, for text */
 	if (!b) {
 		close(fd);
 		return im_fail(err, IM_EXIT_INTERNAL, "%s: out of memory", path);
@@ -38,6 +38,7 @@ int im_read_file(const char *path, const char *what, uint8_t **buf, size_t *len,
 		got += (size_t)n;
 	}
 	close(fd);
+	b[got] = 0;
 	*buf = b;
 	*len = got;
 	return 0;

@@ -98,6 +98,27 @@ struct im_install_assets {
 	size_t n_esp_files;
 };
 
+/* Raw data at a byte offset of the disk: a board's boot loader that its ROM reads by
+ * offset (overlay.h). Never inside the partition table or a partition. */
+struct im_install_blob {
+	const char *what;    /* names it in messages (e.g. "input:u-boot/x/idbloader.img") */
+	const char *src;     /* host file, or NULL ... */
+	const uint8_t *data; /* ... content in memory */
+	size_t len;
+	uint64_t offset; /* bytes from the start of the disk */
+};
+
+/* Board constraints (overlays, DESIGN.md §6): a shorter GPT entry array, where the first
+ * partition starts, a hybrid MBR (its first record is the EFI partition as FAT32-LBA,
+ * the second the 0xEE record from LBA 1, for boot ROMs that read only an MBR), blobs. */
+struct im_install_board {
+	unsigned gpt_entries;	  /* 0 = 128 */
+	uint64_t first_partition; /* bytes; 0 = 1 MiB */
+	bool hybrid_mbr;
+	const struct im_install_blob *blobs;
+	size_t n_blobs;
+};
+
 typedef void (*im_install_warn_fn)(const char *msg, void *ctx);
 
 struct im_install_opts {
@@ -108,7 +129,8 @@ struct im_install_opts {
 	int image_mode;		    /* no STATE/EPHEMERAL */
 	const struct im_meta *meta; /* META content (NULL = empty) */
 	int64_t epoch;		    /* every timestamp (SOURCE_DATE_EPOCH) */
-	im_install_warn_fn warn;    /* NULL = stderr "installer: warning: ..." */
+	const struct im_install_board *board; /* NULL = none */
+	im_install_warn_fn warn;	      /* NULL = stderr "installer: warning: ..." */
 	void *warn_ctx;
 };
 
@@ -300,6 +322,7 @@ uint8_t im_fat_lfn_checksum(const uint8_t sfn[11]);
 /* ---- shared by lib/install*.c -------------------------------------------------------- */
 
 struct im_gpt_entry;
+struct im_gpt_disk;
 
 /* Name/version/paths present and plain (IM_EXIT_INVALID otherwise). */
 int im_install_check_assets(const struct im_install_assets *a, struct im_error *err);
@@ -322,6 +345,14 @@ int im_install_loader_conf(char *out, const char *name, char slot, int trial, co
 /* META image at off: copy 1, then copy 2 (two write points). */
 int im_install_meta_put(int fd, const char *what, uint64_t off, const struct im_meta *m,
 			struct im_error *err);
+
+/* Board constraints (lib/install_board.c): every blob clear of the partition tables, the
+ * partitions and the other blobs, and inside the disk (IM_EXIT_INVALID naming both). */
+int im_install_board_check(const struct im_install_board *b, const struct im_gpt_disk *d,
+			   const char *what, struct im_error *err);
+/* Write the hybrid MBR records and the blobs (after the GPT). */
+int im_install_board_write(int fd, const char *what, const struct im_install_board *b,
+			   const struct im_gpt_disk *d, struct im_error *err);
 
 /* The counted write all install code uses (fault hook above). */
 int im_install_pwrite(int fd, const void *buf, size_t len, uint64_t off, const char *what,

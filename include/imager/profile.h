@@ -171,6 +171,8 @@ struct im_profile {
 	struct {
 		enum im_prof_kind kind;		    /* required */
 		enum im_prof_out_format out_format; /* default raw */
+		bool out_format_builtin; /* out_format set by a built-in profile, not the user:
+					  * a board overlay then makes it .xz (issue 7) */
 		struct {
 			/* As written: the disk layout code adds the boot slots (DESIGN §4). */
 			uint64_t disk_size;		      /* required for kind image */
