@@ -12,6 +12,7 @@
 #include "imager/epoch.h"
 #include "imager/install.h"
 #include "imager/outfile.h"
+#include "imager/xzblocks.h"
 #include "iso_efi.h"
 #include "plan.h"
 #include "uki.h"
@@ -64,13 +65,19 @@ static int compress_file(const char *raw, const char *dst, enum im_compress c, s
 		close(in);
 		return -1;
 	}
-	int rc = im_cstream_open(&s, c, -1, 0, o.fd, err);
+	/* xz: the block writer that compresses a hole once (xzblocks.h) */
+	struct im_xzb *x = NULL;
+	int rc = c == IM_COMPRESS_XZ ? im_xzb_open(&x, -1, o.fd, err)
+				     : im_cstream_open(&s, c, -1, 0, o.fd, err);
 	static char buf[1 << 20];
 	ssize_t n;
 	while (rc == 0 && (n = read(in, buf, sizeof(buf))) > 0)
-		rc = im_cstream_write(s, buf, (size_t)n, err);
+		rc = x ? im_xzb_write(x, buf, (size_t)n, err)
+		       : im_cstream_write(s, buf, (size_t)n, err);
 	if (rc == 0)
-		rc = im_cstream_finish(s, err);
+		rc = x ? im_xzb_finish(x, err) : im_cstream_finish(s, err);
+	else if (x)
+		im_xzb_free(x);
 	else
 		im_cstream_free(s);
 	close(in);
