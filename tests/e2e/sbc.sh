@@ -53,3 +53,67 @@ boot_raspi3b() {
 	for i in "$log" "$log.2"; do tr -d '\r' <"$i" >"$i.clean" && mv "$i.clean" "$i"; done
 	grep -q "IMAGER-REPORT done" "$log" "$log.2"
 }
+
+# --- Allwinner H3 boot ROM (QEMU orangepi-pc, 32-bit) ---------------------------------
+# Debian bookworm's u-boot-sunxi (armhf) has no orangepi_pc build; orangepi_plus (same H3
+# SoC, Orange Pi Plus / Plus 2) boots on QEMU's orangepi-pc. The package is downloaded,
+# never installed: `dpkg --add-architecture armhf; apt-get update;
+# apt-get download u-boot-sunxi:armhf; dpkg-deb -x u-boot-sunxi_*_armhf.deb DIR`.
+SUNXI_ARMHF=${SUNXI_ARMHF:-$OUT/armhf/u-boot-sunxi}
+OPI_UBOOT=${OPI_UBOOT:-$SUNXI_ARMHF/usr/lib/u-boot/orangepi_plus/u-boot-sunxi-with-spl.bin}
+
+# get_sunxi_armhf: make sure OPI_UBOOT exists, downloading and unpacking u-boot-sunxi:armhf
+# into SUNXI_ARMHF when needed; returns 1 (the test should skip) when the armhf foreign
+# architecture is not configured (pkgs/deps.sh adds arm64 only) or the download fails.
+get_sunxi_armhf() {
+	[ -f "$OPI_UBOOT" ] && return 0
+	dpkg --print-foreign-architectures | grep -qx armhf || return 1
+	local d
+	d=$(mktemp -d "${TMPDIR:-/tmp}/sunxi-armhf.XXXXXX") || return 1
+	(cd "$d" && apt-get download -q u-boot-sunxi:armhf >/dev/null 2>&1) &&
+		mkdir -p "$SUNXI_ARMHF" && dpkg-deb -x "$d"/u-boot-sunxi_*_armhf.deb "$SUNXI_ARMHF"
+	rm -rf "$d"
+	[ -f "$OPI_UBOOT" ]
+}
+# what counts as "reached U-Boot": its autoboot countdown (U-Boot proper's main loop) or
+# the prompt (which follows once autoboot finds nothing to boot)
+OPI_STOP_RE=${OPI_STOP_RE:-'Hit any key to stop autoboot|^=> '}
+
+# sd_with_blob IMG SIZE BLOB OFFSET: a blank (sparse) SD image of SIZE bytes with BLOB
+# written at byte OFFSET, for tests that place a blob without the imager.
+sd_with_blob() {
+	rm -f "$1" && truncate -s "$2" "$1" &&
+		dd if="$3" of="$1" bs=512 seek=$(($4 / 512)) conv=notrunc status=none
+}
+
+# boot_orangepi_pc LOG IMG [CAP]: boot IMG as the SD card of QEMU's orangepi-pc (no
+# -kernel: QEMU's boot ROM model copies 32 KiB from byte 8192 of the card into SRAM A1
+# and runs it; it does not check the eGON header or checksum). Serial (UART0) to LOG.
+# Returns 0 once OPI_STOP_RE shows. IMG is padded to a power of two in place.
+# Measured (QEMU 7.2, Debian U-Boot 2023.01 orangepi_plus, TCG), blob at 8192 (8 KiB):
+#   `U-Boot SPL 2023.01...` 0.3-0.7 s, `U-Boot 2023.01... Allwinner Technology` (proper,
+#   loaded by the SPL from 40 KiB) 1-1.8 s, `Hit any key to stop autoboot` 7-9 s, `=> `
+#   about 20 s on a card with nothing to boot (distro boot tries mmc, usb, pxe, dhcp).
+#   Works with an MBR or a 56-entry GPT (entries in LBA 2-15) and a FAT from 1 MiB:
+#   U-Boot then prints `Scanning mmc 0:1...`.
+#   Blob at 0, at 16 KiB, or no blob: LOG stays empty (0 bytes) until the cap; a cap of
+#   15 s is plenty for such a negative test.
+boot_orangepi_pc() {
+	local log=$1 img=$2 cap=${3:-60} pid i
+	: >"$log"
+	pad_pow2 "$img" || return 1
+	timeout --kill-after=5 "$cap" qemu-system-arm -M orangepi-pc -accel tcg \
+		-drive if=sd,format=raw,file="$img" \
+		-nographic -no-reboot -monitor none -net none -serial "file:$log" </dev/null >"$log.qemu" 2>&1 &
+	pid=$!
+	QEMU_PIDS+=("$pid")
+	for ((i = 0; i < cap * 4; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		tr -d '\r' <"$log" 2>/dev/null | grep -Eq "$OPI_STOP_RE" && break
+		sleep 0.25
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
+	grep -Eq "$OPI_STOP_RE" "$log"
+}
