@@ -11,6 +11,44 @@ for pkg in linux-image-6.1.0 systemd-boot-efi grub-pc-bin grub-efi-amd64-bin gru
 	check "manifest lists $pkg" grep -q "^$pkg" "$manifest"
 done
 
+# The installer the init runs on imager.commit=1: /usr/bin/installer for the right machine
+# (readelf -h), every library it and its libraries need (DT_NEEDED) in /lib/<triplet>/, and
+# its loader (PT_INTERP) in place. Needs the listing in $T/$arch/list.
+installer_checks() { # ARCH
+	local arch=$1 dir=$T/$1/root machine triplet so missing=""
+	case $arch in
+	amd64) machine="Advanced Micro Devices X86-64" triplet=x86_64-linux-gnu ;;
+	arm64) machine=AArch64 triplet=aarch64-linux-gnu ;;
+	esac
+	mkdir -p "$dir"
+	(cd "$dir" && bsdtar -xf ../initramfs.cpio usr/bin lib lib64 2>/dev/null)
+	expect_eq "$arch: initramfs has /usr/bin/installer for $arch" \
+		"$(readelf -h "$dir/usr/bin/installer" 2>&1 | sed -n 's/^ *Machine: *//p')" "$machine"
+	check "$arch: the installer is stripped and dynamically linked" sh -c \
+		"file -L '$dir/usr/bin/installer' | grep 'dynamically linked' | grep -q ', stripped'"
+	for so in $( (readelf -d "$dir/usr/bin/installer"; readelf -d "$dir/lib/$triplet"/*) |
+		sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' | sort -u); do
+		[ -e "$dir/lib/$triplet/$so" ] || missing+=" $so"
+	done
+	expect_eq "$arch: every library the installer needs is in /lib/$triplet" "$missing" ""
+	# the loader: a file, or a link to one, inside the initramfs (not the host's)
+	local interp p
+	interp=$(readelf -l "$dir/usr/bin/installer" | sed -n 's/.*interpreter: \(.*\)\]$/\1/p')
+	p=$interp
+	if [ -L "$dir$p" ]; then
+		case $(readlink "$dir$p") in
+		/*) p=$(readlink "$dir$p") ;;
+		*) p=${p%/*}/$(readlink "$dir$p") ;;
+		esac
+	fi
+	if [ -n "$interp" ] && [ -f "$dir$p" ] && [ ! -L "$dir$p" ]; then
+		expect_eq "$arch: the installer's loader $interp is in the initramfs" \
+			"$(readelf -h "$dir$p" | sed -n 's/^ *Machine: *//p')" "$machine"
+	else
+		not_ok "$arch: the installer's loader $interp is in the initramfs" "$(ls -l "$dir$interp")"
+	fi
+}
+
 for arch in amd64 arm64; do
 	d="$INSTALL/$arch"
 	for f in vmlinuz initramfs.xz systemd-stub.efi systemd-boot.efi kernel.release; do
@@ -40,6 +78,7 @@ for arch in amd64 arm64; do
 	check "$arch: initramfs has /dev/console" grep -Eq '^c.* dev/console$' "$T/$arch/list"
 	check "$arch: every initramfs entry is owned by 0:0" \
 		awk '$3 != 0 || $4 != 0 { print; bad = 1 } END { exit bad }' "$T/$arch/list"
+	installer_checks "$arch"
 	check "$arch: every module the init loads is in the initramfs" sh -c "
 		cd '$T/$arch' && bsdtar -xf initramfs.cpio etc/modules.load rootfs.sqsh &&
 		test -s etc/modules.load &&

@@ -40,11 +40,23 @@ check "META is not on the image's kernel command line" sh -c "! mtype -i '$T/EFI
 check "arm64: sfdisk --verify" sfdisk --verify "$T/arm64.raw"
 check "arm64 sd-boot: no BOOT-A/B partitions" sh -c "! sfdisk -J '$T/arm64.raw' | grep -q BOOT-A"
 
+# Acceptance 6 for arm64: two raw builds are byte-identical, and equal to the .zst's content.
+printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n' >"$T/raw.yaml"
+check "arm64: two raw builds are byte-identical (and match the .zst build)" sh -c "
+	'$IMAGER' '$T/raw.yaml' --arch arm64 -o '$T/r64a' -q --extra-kernel-arg console=ttyAMA0 &&
+	'$IMAGER' '$T/raw.yaml' --arch arm64 -o '$T/r64b' -q --extra-kernel-arg console=ttyAMA0 &&
+	cmp '$T/r64a/metal-arm64.raw' '$T/r64b/metal-arm64.raw' &&
+	cmp '$T/r64a/metal-arm64.raw' '$T/arm64.raw'"
+rm -rf "$T/r64a" "$T/r64b"
+
 # 4096-byte sectors
 printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n  imageOptions:\n    sectorSize: 4096\n    bootloader: sd-boot\n' >"$T/4k.yaml"
 check "imager metal with 4096-byte sectors" "$IMAGER" "$T/4k.yaml" -o "$T/k" -q
 img4=$(ls "$T"/k/*.raw 2>/dev/null | head -n1)
 if [ -n "$img4" ]; then
+	check "4K: two builds are byte-identical" sh -c \
+		"'$IMAGER' '$T/4k.yaml' -o '$T/k2' -q && cmp '$img4' '$T/k2/${img4##*/}'"
+	rm -rf "$T/k2"
 	check "4K: fdisk -b 4096 sees the GPT partitions" sh -c "fdisk -b 4096 -l '$img4' | grep -q 'EFI System'"
 	# sfdisk 2.38 cannot be told the sector size of a file; partx can
 	s=$(partx -S 4096 -g -o START,SECTORS,NAME "$img4" 2>/dev/null | awk '$3 == "EFI" { print $1, $2 }')
@@ -56,6 +68,51 @@ if [ -n "$img4" ]; then
 		not_ok "4K: locate the EFI partition"
 	fi
 fi
+
+# Acceptance 5: the disk size costs neither time nor space. A 100 GiB diskSize raw image
+# builds in under 1.5x the time of a 2 GiB one (best of 5 wall-clock runs each, interleaved,
+# monotonic clock) and allocates the same number of blocks; a writer that fills the disk
+# fails both (the 100 GiB build is stopped after 10x the 2 GiB time, 30 s at least). The
+# first two 2 GiB runs are also acceptance 6 for metal amd64 raw.
+printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n  imageOptions:\n    diskSize: %s\n' \
+	2GiB >"$T/2g.yaml"
+printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n  imageOptions:\n    diskSize: %s\n' \
+	100GiB >"$T/100g.yaml"
+# build_ms YAML OUTDIR CAP_SECONDS: runs the build, prints its wall time in ms (monotonic)
+build_ms() {
+	python3 -c 'import subprocess, sys, time
+t = time.monotonic()
+r = subprocess.run(["timeout", sys.argv[1]] + sys.argv[2:])
+print(int((time.monotonic() - t) * 1000))
+sys.exit(r.returncode)' "$3" "$IMAGER" "$1" -o "$2" -q
+}
+best2=0 best100=0 sizes_ok=1
+for i in 1 2 3 4 5; do
+	rm -rf "$T/s100"
+	t2=$(build_ms "$T/2g.yaml" "$T/s2-$i" 120) || sizes_ok=0
+	t100=$(build_ms "$T/100g.yaml" "$T/s100" $((t2 / 100 > 30 ? t2 / 100 : 30))) || sizes_ok=0
+	[ $best2 -eq 0 ] || [ "$t2" -lt $best2 ] && best2=$t2
+	[ $best100 -eq 0 ] || [ "$t100" -lt $best100 ] && best100=$t100
+	[ $i -gt 2 ] && rm -rf "$T/s2-$i"
+done
+img2=$T/s2-1/metal-amd64.raw img100=$T/s100/metal-amd64.raw
+if [ $sizes_ok = 1 ] && [ -e "$img2" ] && [ -e "$img100" ]; then
+	expect_eq "100 GiB diskSize: the image is 100 GiB (+ BOOT-A/B)" \
+		"$(stat -c %s "$img100")" $((100 * 1024 * 1024 * 1024 + 2 * 1000 * 1024 * 1024))
+	if [ $((best100 * 2)) -lt $((best2 * 3)) ]; then
+		ok "100 GiB diskSize builds in under 1.5x the time of 2 GiB (${best100} ms vs ${best2} ms)"
+	else
+		not_ok "100 GiB diskSize builds in under 1.5x the time of 2 GiB" \
+			"best of 5: ${best100} ms vs ${best2} ms"
+	fi
+	expect_eq "100 GiB and 2 GiB images allocate the same number of blocks (du)" \
+		"$(du --block-size=1 "$img100" | cut -f1)" "$(du --block-size=1 "$img2" | cut -f1)"
+	check "metal amd64: two raw builds are byte-identical" cmp "$img2" "$T/s2-2/metal-amd64.raw"
+else
+	not_ok "2 GiB and 100 GiB diskSize raw images build" \
+		"times: ${t2:-?} ms, ${t100:-?} ms (a build failed or took over 10x the 2 GiB one)"
+fi
+rm -rf "$T"/s2-* "$T/s100"
 
 # boots
 qemu_run "$T/bios.log" 150 qemu-system-x86_64 -M pc -m 1024 -net none -drive file="$T/amd64.raw",format=raw,snapshot=on &
@@ -86,6 +143,10 @@ printf 'baseProfileName: secureboot-metal\noutput:\n  outFormat: raw\n  isoOptio
 check "imager secureboot-metal" "$IMAGER" "$T/sb.yaml" --secureboot-keys "$T/keys" -o "$T/sb" -q --extra-kernel-arg console=ttyS0
 sbimg="$T/sb/metal-amd64-secureboot.raw"
 if [ -e "$sbimg" ]; then
+	check "secureboot-metal: two raw builds are byte-identical" sh -c "'$IMAGER' '$T/sb.yaml' \
+		--secureboot-keys '$T/keys' -o '$T/sb2' -q --extra-kernel-arg console=ttyS0 &&
+		cmp '$sbimg' '$T/sb2/${sbimg##*/}'"
+	rm -rf "$T/sb2"
 	check "secureboot-metal: sd-boot only (no BOOT-A/B)" sh -c "! sfdisk -J '$sbimg' | grep -q BOOT-A"
 	extract "$sbimg" EFI "$T/sbefi.img"
 	mcopy -i "$T/sbefi.img" ::/EFI/BOOT/BOOTX64.EFI "$T/sbboot.efi"
