@@ -19,21 +19,40 @@ pad_pow2() {
 	[ "$p" -eq "$s" ] || truncate -s "$p" "$1"
 }
 
+# RPI_FAIL_RE: serial1 lines after which nothing more will come: U-Boot's prompt (distro
+# boot found no EFI/BOOT/BOOTAA64.EFI, extlinux.conf or boot.scr) or GRUB giving up.
+RPI_FAIL_RE=${RPI_FAIL_RE:-'^U-Boot> |Failed to boot both default and fallback entries'}
+
 # boot_raspi3b LOG IMG [CAP]: boot IMG as the SD card of a raspi3b; serial0 (PL011,
 # Linux ttyAMA0) goes to LOG, serial1 (mini UART, Linux ttyS1) to LOG.2. Returns 0 once
-# `IMAGER-REPORT done` shows in either log. IMG is padded to a power of two in place and
-# written by the guest (U-Boot env, GRUB's save_env).
-# Measured (QEMU 7.2, Debian U-Boot 2023.01, Debian 6.1 arm64 kernel, TCG thread=single):
+# `IMAGER-REPORT done` shows in either log; 1 at RPI_FAIL_RE, when QEMU exits, or at CAP
+# (default 180 s). IMG is padded to a power of two in place and is written by the guest
+# (GRUB's save_env; U-Boot only if told to save its environment).
+# Measured (QEMU 7.2, Debian U-Boot 2023.01 rpi_arm64, Debian 6.1 arm64 kernel, TCG
+# thread=single, 2 cores):
 #   - `-dtb bcm2837-rpi-3-b.dtb` is required: without it U-Boot prints nothing, ever.
-#   - U-Boot prints its banner on serial0, then follows the DTB's stdout-path (serial1):
-#     distro boot, GRUB / systemd-boot menus and the EFI stub messages are in LOG.2;
-#     the kernel with console=ttyAMA0 (the last console= wins /dev/console) is in LOG.
-#   - imager metal arm64 images, GPT (protective MBR), ESP first, boot unmodified:
-#     U-Boot finds efi/boot/bootaa64.efi on mmc 0:1, passes its DTB through the EFI
-#     configuration table. GRUB (BOOT-A) ~24 s to `done`, systemd-boot ~26 s.
+#   - U-Boot prints its banner on serial0, then moves to the DTB's stdout-path (serial1):
+#     distro boot, GRUB / systemd-boot menus and the EFI stub messages are in LOG.2; the
+#     kernel with console=ttyAMA0 (or console=ttyAMA0,115200) is in LOG, with
+#     console=ttyS1 in LOG.2. The LAST console= becomes /dev/console: metal's arm64
+#     default `console=ttyAMA0 console=tty0` sends the init's report to the (unseen)
+#     framebuffer. earlycon=pl011,mmio32,0x3f201000 gives kernel output from its first
+#     line on serial0; a bare `earlycon` uses stdout-path (mini UART, serial1).
+#   - imager metal arm64 images (GPT with protective MBR, ESP = partition 1) boot
+#     unmodified with bootloader grub (slot A) and sd-boot. U-Boot scans the partitions
+#     `part list -bootable` gives (GPT: ESP type GUID or legacy-BIOS-bootable attribute;
+#     MBR: boot flag 0x80), else partition 1 only; a hybrid MBR (0xEE entry from LBA 1)
+#     is read as GPT. DTB: U-Boot hands its own (the -dtb one, on hardware the
+#     firmware's) to GRUB/Linux through the EFI configuration table, unless the FAT
+#     holds /broadcom/bcm2837-rpi-3-b.dtb or /dtb/broadcom/bcm2837-rpi-3-b.dtb
+#     (${fdtfile}), which then replaces it. extlinux/extlinux.conf and boot.scr on the
+#     FAT would be run before EFI/BOOT/BOOTAA64.EFI.
+#   - Time to `done`: 24-26 s on an idle host (U-Boot 2 s autoboot delay + USB scan, 3 s
+#     GRUB or systemd-boot menu timeout, ~7 s for GRUB to read vmlinuz+initramfs, ~7 s
+#     kernel), up to ~55 s with the other core busy.
 #   - poweroff exits QEMU here (EFI ResetSystem -> U-Boot's reset -> -no-reboot).
 boot_raspi3b() {
-	local log=$1 img=$2 cap=${3:-120} pid i
+	local log=$1 img=$2 cap=${3:-180} pid i
 	: >"$log"
 	: >"$log.2"
 	pad_pow2 "$img" || return 1
@@ -46,6 +65,7 @@ boot_raspi3b() {
 	for ((i = 0; i < cap * 4; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		grep -q "IMAGER-REPORT done" "$log" "$log.2" 2>/dev/null && break
+		tr -d '\r' <"$log.2" 2>/dev/null | grep -Eq "$RPI_FAIL_RE" && { sleep 1; break; }
 		sleep 0.25
 	done
 	kill -9 "$pid" 2>/dev/null
@@ -91,9 +111,13 @@ sd_with_blob() {
 # and runs it; it does not check the eGON header or checksum). Serial (UART0) to LOG.
 # Returns 0 once OPI_STOP_RE shows. IMG is padded to a power of two in place.
 # Measured (QEMU 7.2, Debian U-Boot 2023.01 orangepi_plus, TCG), blob at 8192 (8 KiB):
-#   `U-Boot SPL 2023.01...` 0.3-0.7 s, `U-Boot 2023.01... Allwinner Technology` (proper,
-#   loaded by the SPL from 40 KiB) 1-1.8 s, `Hit any key to stop autoboot` 7-9 s, `=> `
-#   about 20 s on a card with nothing to boot (distro boot tries mmc, usb, pxe, dhcp).
+#   `U-Boot SPL 2023.01+dfsg-2+deb12u3 (...)` 0.3-0.7 s, then `DRAM: 1024 MiB`,
+#   `Trying to boot from MMC1`, `U-Boot 2023.01+dfsg-2+deb12u3 (...) Allwinner Technology`
+#   (U-Boot proper, loaded by the SPL from byte 40960) 1-1.8 s, `Hit any key to stop
+#   autoboot` 7-12 s, `=> ` about 20-27 s on a card with nothing to boot (distro boot
+#   tries mmc, usb, pxe, dhcp first). Grep `^U-Boot SPL ` for "the ROM ran the SPL" and
+#   `^U-Boot 20[0-9][0-9]\.` for "the SPL loaded U-Boot proper".
+#   QEMU's ROM model reads 8 KiB only; a real H3 ROM also tries 128 KiB.
 #   Works with an MBR or a 56-entry GPT (entries in LBA 2-15) and a FAT from 1 MiB:
 #   U-Boot then prints `Scanning mmc 0:1...`.
 #   Blob at 0, at 16 KiB, or no blob: LOG stays empty (0 bytes) until the cap; a cap of
