@@ -79,21 +79,25 @@ boot_raspi3b() {
 # SoC, Orange Pi Plus / Plus 2) boots on QEMU's orangepi-pc. The package is downloaded,
 # never installed: `dpkg --add-architecture armhf; apt-get update;
 # apt-get download u-boot-sunxi:armhf; dpkg-deb -x u-boot-sunxi_*_armhf.deb DIR`.
-SUNXI_ARMHF=${SUNXI_ARMHF:-$OUT/armhf/u-boot-sunxi}
-OPI_UBOOT=${OPI_UBOOT:-$SUNXI_ARMHF/usr/lib/u-boot/orangepi_plus/u-boot-sunxi-with-spl.bin}
+# Where a payload step would put it (inputs-folder layout), else get_sunxi_armhf's cache.
+OPI_UBOOT=${OPI_UBOOT:-$INSTALL/armhf/u-boot/orangepi_plus/u-boot-sunxi-with-spl.bin}
+SUNXI_ARMHF=${SUNXI_ARMHF:-$OUT/cache/u-boot-sunxi-armhf}
 
-# get_sunxi_armhf: make sure OPI_UBOOT exists, downloading and unpacking u-boot-sunxi:armhf
-# into SUNXI_ARMHF when needed; returns 1 (the test should skip) when the armhf foreign
-# architecture is not configured (pkgs/deps.sh adds arm64 only) or the download fails.
+# get_sunxi_armhf: make sure OPI_UBOOT exists; when it does not, download and unpack
+# u-boot-sunxi:armhf into SUNXI_ARMHF (once) and point OPI_UBOOT there. Returns 1 (the
+# test should skip) when the armhf foreign architecture is not configured (pkgs/deps.sh
+# adds arm64 only; `apt-get update` is needed after adding it) or the download fails.
 get_sunxi_armhf() {
 	[ -f "$OPI_UBOOT" ] && return 0
-	dpkg --print-foreign-architectures | grep -qx armhf || return 1
-	local d
-	d=$(mktemp -d "${TMPDIR:-/tmp}/sunxi-armhf.XXXXXX") || return 1
-	(cd "$d" && apt-get download -q u-boot-sunxi:armhf >/dev/null 2>&1) &&
-		mkdir -p "$SUNXI_ARMHF" && dpkg-deb -x "$d"/u-boot-sunxi_*_armhf.deb "$SUNXI_ARMHF"
-	rm -rf "$d"
-	[ -f "$OPI_UBOOT" ]
+	local f=$SUNXI_ARMHF/usr/lib/u-boot/orangepi_plus/u-boot-sunxi-with-spl.bin d
+	if [ ! -f "$f" ]; then
+		dpkg --print-foreign-architectures | grep -qx armhf || return 1
+		d=$(mktemp -d "${TMPDIR:-/tmp}/sunxi-armhf.XXXXXX") || return 1
+		(cd "$d" && apt-get download -q u-boot-sunxi:armhf >/dev/null 2>&1) &&
+			mkdir -p "$SUNXI_ARMHF" && dpkg-deb -x "$d"/u-boot-sunxi_*_armhf.deb "$SUNXI_ARMHF"
+		rm -rf "$d"
+	fi
+	[ -f "$f" ] && OPI_UBOOT=$f
 }
 # what counts as "reached U-Boot": its autoboot countdown (U-Boot proper's main loop) or
 # the prompt (which follows once autoboot finds nothing to boot)
