@@ -3,6 +3,29 @@
 # Conventions of lib.sh: TCG only, `timeout` as a hard cap, QEMU killed by PID (QEMU_PIDS),
 # serial ports to files, CR stripped from the logs afterwards. The functions print nothing.
 
+# QEMU runs under `timeout` (the hard cap), so $! is timeout's PID. SIGKILL to timeout
+# would orphan QEMU (it keeps running, with no cap); SIGTERM is forwarded to QEMU. So:
+# sbc_track PID notes QEMU's own PID (timeout's child) in QEMU_PIDS for lib.sh's cleanup,
+# and sbc_stop PID ends both by their PIDs.
+sbc_track() {
+	local c i
+	for ((i = 0; i < 40; i++)); do
+		c=$(ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ')
+		[ -n "$c" ] && { QEMU_PIDS+=($c); SBC_QEMU=$c; return 0; }
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	SBC_QEMU=
+}
+sbc_stop() {
+	# timeout forwards the SIGTERM to QEMU and arms its --kill-after SIGKILL
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	if [ -n "$SBC_QEMU" ] && grep -qa '^qemu-system' "/proc/$SBC_QEMU/cmdline" 2>/dev/null; then
+		kill -9 "$SBC_QEMU" 2>/dev/null
+	fi
+}
+
 # --- Raspberry Pi 3 B (QEMU raspi3b) --------------------------------------------------
 # Debian's u-boot-rpi (arm64) `rpi_arm64/u-boot.bin` as -kernel plays the GPU firmware's
 # part (QEMU has no VideoCore: config.txt, start*.elf, bootcode.bin are never read).
@@ -62,14 +85,14 @@ boot_raspi3b() {
 		-serial "file:$log" -serial "file:$log.2" </dev/null >"$log.qemu" 2>&1 &
 	pid=$!
 	QEMU_PIDS+=("$pid")
+	sbc_track "$pid"
 	for ((i = 0; i < cap * 4; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		grep -q "IMAGER-REPORT done" "$log" "$log.2" 2>/dev/null && break
 		tr -d '\r' <"$log.2" 2>/dev/null | grep -Eq "$RPI_FAIL_RE" && { sleep 1; break; }
 		sleep 0.25
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	sbc_stop "$pid"
 	for i in "$log" "$log.2"; do tr -d '\r' <"$i" >"$i.clean" && mv "$i.clean" "$i"; done
 	grep -q "IMAGER-REPORT done" "$log" "$log.2"
 }
@@ -135,13 +158,13 @@ boot_orangepi_pc() {
 		-nographic -no-reboot -monitor none -net none -serial "file:$log" </dev/null >"$log.qemu" 2>&1 &
 	pid=$!
 	QEMU_PIDS+=("$pid")
+	sbc_track "$pid"
 	for ((i = 0; i < cap * 4; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		tr -d '\r' <"$log" 2>/dev/null | grep -Eq "$OPI_STOP_RE" && break
 		sleep 0.25
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	sbc_stop "$pid"
 	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
 	grep -Eq "$OPI_STOP_RE" "$log"
 }
