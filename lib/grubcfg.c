@@ -73,7 +73,9 @@ char *im_grubcfg_ab(const struct im_grub_ab *c)
 	fputs("load_env\n"
 	      "if [ -n \"${next_entry}\" ]; then\n"
 	      "\tset default=\"${next_entry}\"\n"
-	      "\tset fallback=\"${saved_entry}\"\n"
+	      /* GRUB 2.06 takes only entry numbers in "fallback" (an id is ignored): the
+	       * committed slot's entry is 0 (A) or 1 (B), in the order written below */
+	      "\tif [ \"${saved_entry}\" = B ]; then set fallback=1; else set fallback=0; fi\n"
 	      "\tset next_entry=\n"
 	      "\tsave_env next_entry\n"
 	      "else\n"

@@ -86,10 +86,20 @@ qemu_run() {
 		fi
 		sleep 0.25
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	stop_timeout_child "$pid"
 	tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
 	grep -q "IMAGER-REPORT done" "$log"
+}
+
+# stop_timeout_child PID: PID is `timeout CAP qemu...`; SIGTERM makes timeout pass the
+# signal on to QEMU (killing timeout itself with -9 would leave QEMU running uncapped),
+# then -9 whatever is left.
+stop_timeout_child() {
+	local j
+	kill -TERM "$1" 2>/dev/null
+	for ((j = 0; j < 20; j++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.25; done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
 }
 
 # report LOG KEY: the value of the first "IMAGER-REPORT KEY=value" line.
