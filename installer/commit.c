@@ -22,6 +22,31 @@ static void usage(FILE *f)
 	      f);
 }
 
+/*
+ * Commits slot on the open disk. A slot that is already committed with no trial armed is
+ * left alone: the booted OS runs commit on every healthy boot, and committing again would
+ * clear META tag 6, the record that the last upgrade failed (which status shows until the
+ * next upgrade or rollback), and write the disk for nothing.
+ */
+static int commit_disk(int fd, const char *what, char slot, int64_t epoch, struct im_error *err)
+{
+	struct im_status st;
+	if (im_status(fd, what, &st, err) < 0)
+		return -1;
+	int done = st.committed == slot && !st.trial;
+	im_status_free(&st);
+	if (done) {
+		printf("slot %c is already committed\n", slot);
+		return 0;
+	}
+	if (im_commit(fd, what, slot, epoch, err) < 0)
+		return -1;
+	if (fsync(fd) < 0)
+		return im_fail_errno(err, IM_EXIT_IO, "%s: cannot flush the disk", what);
+	printf("committed slot %c\n", slot);
+	return 0;
+}
+
 int cmd_commit(int argc, char **argv)
 {
 	struct im_error err = {0};
@@ -54,8 +79,7 @@ int cmd_commit(int argc, char **argv)
 		im_fail(&err, IM_EXIT_INVALID,
 			"commit: no --slot and no imager.slot= on the kernel command line");
 	else if (inst_setup(&epoch, &err) == 0 && inst_open_disk(disk, 0, &fd, &what, &err) == 0 &&
-		 im_commit(fd, what, slot, epoch, &err) == 0 && fsync(fd) == 0) {
-		printf("committed slot %c\n", slot);
+		 commit_disk(fd, what, slot, epoch, &err) == 0) {
 		close(fd);
 		free(what);
 		return 0;

@@ -2,8 +2,9 @@
 # Issue 6 acceptance for the installer: A/B with automatic rollback booted in QEMU, for GRUB
 # (SeaBIOS) and systemd-boot (OVMF); interrupted upgrades still boot the committed slot; bad
 # inputs. The slot payloads share the payload's kernel and initramfs and differ by their
-# command line: imager.slot= (added by the installer) and, for C, imager.panic=1 (the
-# reference init exits, the kernel panics, panic=1 reboots).
+# command line: imager.slot= (added by the installer); for B, imager.commit=1 (the reference
+# init runs the initramfs's `installer commit` on the trial boot, no host help); for C,
+# imager.panic=1 (the reference init exits, the kernel panics, panic=1 reboots).
 source "$(dirname "$0")/lib.sh"
 
 ARCH=amd64
@@ -24,7 +25,7 @@ assets() {
 	echo "$3" >"$1/cmdline"
 }
 assets "$T/A" v1.0.0 "console=ttyS0 panic=1"
-assets "$T/B" v1.1.0 "console=ttyS0 panic=1"
+assets "$T/B" v1.1.0 "console=ttyS0 panic=1 imager.commit=1"
 assets "$T/C" v1.2.0 "console=ttyS0 panic=1 imager.panic=1"
 
 # The slot a boot reported: IMAGER-REPORT slot= (init with slot support), else the
@@ -83,7 +84,8 @@ expect_boot() {
 
 status_has() { "$INSTALLER" status --disk "$1" | grep -qx "$2"; }
 
-# ab MODE BOOTLOADER: the issue's sequence A -> B (trial) -> commit -> C (panics) -> back on B.
+# ab MODE BOOTLOADER: the issue's sequence A -> B (trial, commits itself) -> C (panics) ->
+# back on B.
 ab() {
 	local mode=$1 bl=$2 img=$T/ab-$2.img log=$T/ab-$2
 	if ! "$INSTALLER" install --disk "$img" --image-mode --bootloader "$bl" --assets "$T/A" \
@@ -96,8 +98,9 @@ ab() {
 	check "$bl: upgrade to B" "$INSTALLER" upgrade --disk "$img" --assets "$T/B"
 	check "$bl: status says B is on trial" status_has "$img" "slot B: trial Talos v1.1.0"
 	expect_boot "$bl: next boot is slot B" "$mode" "$log-2.log" "$img" B
-	check "$bl: commit B (host side)" "$INSTALLER" commit --disk "$img" --slot B
-	check "$bl: status says B committed" status_has "$img" "slot B: committed Talos v1.1.0"
+	expect_eq "$bl: B's init ran installer commit" "$(report "$log-2.log" commit)" ok
+	check "$bl: status says B committed (by the booted B)" status_has "$img" \
+		"slot B: committed Talos v1.1.0"
 	expect_boot "$bl: B stays" "$mode" "$log-3.log" "$img" B
 	check "$bl: upgrade to C (panics)" "$INSTALLER" upgrade --disk "$img" --assets "$T/C"
 	check "$bl: status says A (C) is on trial" status_has "$img" "slot A: trial Talos v1.2.0"
@@ -117,6 +120,41 @@ ab() {
 
 ab bios grub
 ab uefi sd-boot
+
+# arm64 (AAVMF, sd-boot): the arm64 installer in the initramfs commits the trial slot too.
+ab_arm64() {
+	local P=$INSTALL/arm64 img=$T/ab-arm64.img log=$T/ab-arm64
+	assets "$T/A64" v1.0.0 "console=ttyAMA0 panic=1"
+	assets "$T/B64" v1.1.0 "console=ttyAMA0 panic=1 imager.commit=1"
+	if ! "$INSTALLER" install --disk "$img" --image-mode --arch arm64 --bootloader sd-boot \
+		--assets "$T/A64" >"$log.out" 2>&1 ||
+		! "$INSTALLER" upgrade --disk "$img" --assets "$T/B64" >>"$log.out" 2>&1; then
+		not_ok "arm64: install A and upgrade to B" "$(cat "$log.out")"
+		return
+	fi
+	ok "arm64: install A and upgrade to B"
+	if boot_uefi arm64 "$log.log" "$img"; then
+		expect_eq "arm64: trial boot is slot B" "$(slot_of "$log.log")" B
+		expect_eq "arm64: B's init ran installer commit" "$(report "$log.log" commit)" ok
+	else
+		not_ok "arm64: trial boot of slot B" "$(log_tail "$log.log")"
+	fi
+	check "arm64: status says B committed (by the booted B)" status_has "$img" \
+		"slot B: committed Talos v1.1.0"
+}
+ab_arm64
+
+# A commit that cannot happen (no disk with a META partition) is reported, with the
+# installer's message, and the init still reports done (arm64 direct boot: the fastest).
+if boot_direct arm64 "$T/nodisk.log" "$INSTALL/arm64/vmlinuz" "$INSTALL/arm64/initramfs.xz" \
+	"imager.slot=B imager.commit=1"; then
+	expect_eq "commit without a META disk: commit=failed" "$(report "$T/nodisk.log" commit)" failed
+	expect_eq "commit without a META disk: the installer's message" \
+		"$(report "$T/nodisk.log" commit-error)" \
+		"installer: no --disk given and no disk with a META partition found"
+else
+	not_ok "commit without a META disk: the init reports done" "$(log_tail "$T/nodisk.log")"
+fi
 
 # Power loss (acceptance 4, the QEMU part; the structure check of every write point is in
 # tests/unit/test_install.c): an upgrade cut at a write still boots the committed slot A.
