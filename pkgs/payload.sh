@@ -75,10 +75,14 @@ query_apt() { # reads "arch pkg" lines of packages.list for $ARCHES
 	done < <(apt-cache show --no-all-versions "${q[@]}" 2>/dev/null; echo)
 }
 
+fetch_arches() { # $ARCHES, and armhf with arm64 (32-bit board blobs for the SBC tests)
+	case " $ARCHES " in *" arm64 "*) echo "$ARCHES armhf" ;; *) echo "$ARCHES" ;; esac
+}
+
 wanted() { # the "arch pkg" lines of packages.list for $ARCHES
 	local arch pkg _role
 	while read -r arch pkg _role; do
-		case " $ARCHES " in *" $arch "*) echo "$arch $pkg" ;; esac
+		case " $(fetch_arches) " in *" $arch "*) echo "$arch $pkg" ;; esac
 	done < <(grep -v '^#' "$src/pkgs/packages.list" | grep -v '^\s*$')
 }
 
@@ -129,7 +133,7 @@ fetch_all() {
 	# Keep the lines of architectures this run did not touch (`payload.sh amd64` must not
 	# drop the arm64 packages from the record).
 	if [ -e "$CACHE/payload.manifest" ]; then
-		awk -v arches=" $ARCHES " 'index(arches, " " $3 " ") == 0' "$CACHE/payload.manifest" >>"$manifest_tmp"
+		awk -v arches=" $(fetch_arches) " 'index(arches, " " $3 " ") == 0' "$CACHE/payload.manifest" >>"$manifest_tmp"
 	fi
 	sort -u "$manifest_tmp" >"$CACHE/payload.manifest.new"
 	mv "$CACHE/payload.manifest.new" "$CACHE/payload.manifest"
@@ -391,6 +395,17 @@ copy_arm64_boards() { # KDIR KREL DEST
 	done
 }
 
+# 32-bit Allwinner U-Boot builds (SPL included) for the QEMU orangepi-pc boot-ROM test.
+copy_armhf_blobs() {
+	local dest="$OUT/install/.armhf.tmp"
+	rm -rf "$dest"
+	mkdir -p "$dest/u-boot"
+	need_input "${EX["armhf u-boot-sunxi"]}/usr/lib/u-boot/orangepi_plus" "the armhf H3 U-Boot"
+	cp -R "${EX["armhf u-boot-sunxi"]}/usr/lib/u-boot/orangepi_plus" "$dest/u-boot/"
+	rm -rf "$OUT/install/armhf"
+	mv "$dest" "$OUT/install/armhf"
+}
+
 # --- per architecture --------------------------------------------------------------------
 
 prepare_arch() { # ARCH
@@ -405,7 +420,7 @@ prepare_arch() { # ARCH
 	build_initramfs "$arch" "$kdir" "$krel" "$dest/initramfs.xz"
 	copy_sdboot "$arch" "$dest"
 	"prepare_grub_$arch" "$dest/grub"
-	[ "$arch" = arm64 ] && copy_arm64_boards "$kdir" "$krel" "$dest"
+	[ "$arch" = arm64 ] && copy_arm64_boards "$kdir" "$krel" "$dest" && copy_armhf_blobs
 	# Replace the previous folder only now that everything is in place.
 	rm -rf "$final"
 	mv "$dest" "$final"

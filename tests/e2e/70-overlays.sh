@@ -99,10 +99,11 @@ check "rock64: DTB in the EFI partition for U-Boot (dtb/rockchip/)" sh -c \
 	"mtype -i '$T/rock-esp.img' ::/dtb/rockchip/rk3328-rock64.dtb | cmp - '$INSTALL/arm64/dtb/rockchip/rk3328-rock64.dtb'"
 
 # --- the raw-blob path on an emulated Allwinner boot ROM ----------------------------------
-# An H3 (32-bit) u-boot-sunxi-with-spl.bin (Debian armhf, downloaded by the payload, never
+# An H3 (32-bit) u-boot-sunxi-with-spl.bin (Debian armhf u-boot-sunxi, orangepi_plus: the
+# same SoC as the Orange Pi PC, which Debian does not build; downloaded by the payload, never
 # installed), placed by an overlay at 8 KiB (the boot ROM's eGON offset), boots QEMU's
-# orangepi-pc to the U-Boot prompt; at 16 KiB it does not.
-H3=${H3_UBOOT:-$INSTALL/armhf/u-boot/orangepi_pc/u-boot-sunxi-with-spl.bin}
+# orangepi-pc to U-Boot; at 16 KiB the boot ROM finds nothing and the console stays silent.
+H3=$OPI_UBOOT
 h3_overlay() { # DIR OFFSET
 	mkdir -p "$1"
 	printf 'name: h3-test\narch: arm64\npartitionTable:\n  entries: 56\noptions:\n  - name: spl\n    type: path\n    required: true\nblobs:\n  - from: option:spl\n    offset: %s\n' "$2" >"$1/overlay.yaml"
