@@ -293,7 +293,8 @@ build_installer() { # ARCH SYSROOT OUTFILE
 	# shellcheck disable=SC2046
 	"$cc" -o "$out" -s -Wl,--gc-sections -Wl,--as-needed "$w"/installer/*.o "$w/libimager.a" \
 		-L"$w/link" $(printf -- '-l%s ' $INSTALLER_LIBS) \
-		-Wl,-rpath-link,"$sr/lib/$t:$sr/usr/lib/$t" || die 1 "$arch installer: link failed"
+		-Wl,-rpath-link,"$sr/lib/$t:$sr/usr/lib/$t" ||
+		die 1 "$arch installer: link failed (undefined references: add the library to INSTALLER_LIBS and its packages, role installer, to pkgs/packages.list)"
 }
 
 # The installer at /usr/bin/installer, the shared libraries it needs (DT_NEEDED, followed
