@@ -9,20 +9,42 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "imager/outfile.h"
+
+#define MAX_THREADS 8
+
+/* One block: its input and its encoded form. */
+struct slot {
+	uint8_t *in, *out;
+	size_t in_len, out_len;
+	lzma_vli unpadded;
+	bool zero, cached; /* all zeros; its bytes come from the cache */
+	lzma_ret rc;
+	const lzma_filter *filters;
+};
 
 struct im_xzb {
 	int fd;
 	lzma_options_lzma lzma;
 	lzma_filter filters[2];
 	lzma_index *index;
-	uint8_t *in, *out; /* one block of input; its encoded form */
-	size_t in_len, out_cap;
+	struct slot slot[MAX_THREADS];
+	size_t nslots, cur; /* blocks encoded in parallel per batch; the one being filled */
+	size_t out_cap;
 	uint8_t *zero; /* the encoded all-zero block (NULL until the first one) */
 	size_t zero_len;
 	lzma_vli zero_unpadded;
 };
+
+static int host_threads(void)
+{
+	const char *env = getenv("IMAGER_THREADS");
+	long n = env && atoi(env) > 0 ? atoi(env) : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
 
 int im_xzb_open(struct im_xzb **out, int level, int fd, struct im_error *err)
 {
@@ -34,10 +56,16 @@ int im_xzb_open(struct im_xzb **out, int level, int fd, struct im_error *err)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	x->fd = fd;
 	x->out_cap = lzma_block_buffer_bound(IM_XZB_BLOCK_SIZE);
-	x->in = malloc(IM_XZB_BLOCK_SIZE);
-	x->out = malloc(x->out_cap);
+	x->nslots = (size_t)host_threads();
 	x->index = lzma_index_init(NULL);
-	if (!x->in || !x->out || !x->index) {
+	bool ok = x->index != NULL;
+	for (size_t i = 0; i < x->nslots; i++) {
+		x->slot[i].in = malloc(IM_XZB_BLOCK_SIZE);
+		x->slot[i].out = malloc(x->out_cap);
+		x->slot[i].filters = x->filters;
+		ok = ok && x->slot[i].in && x->slot[i].out;
+	}
+	if (!ok) {
 		im_xzb_free(x);
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	}
@@ -65,56 +93,76 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return !n || !memcmp(p, z, n);
 }
 
-/* Encode the buffered block into x->out; *unpadded for the index. */
-static int encode(struct im_xzb *x, size_t *len, lzma_vli *unpadded, struct im_error *err)
+/* Each block is encoded alone, so blocks can be encoded on any thread in any order: the
+ * bytes do not depend on the thread count. */
+static void *encode(void *arg)
 {
-	lzma_block b = {.version = 0, .check = LZMA_CHECK_CRC32, .filters = x->filters};
-	*len = 0;
-	lzma_ret r = lzma_block_buffer_encode(&b, NULL, x->in, x->in_len, x->out, len, x->out_cap);
-	if (r != LZMA_OK)
-		return im_fail(err, IM_EXIT_INTERNAL, "xz: block encoder error %d", (int)r);
-	*unpadded = lzma_block_unpadded_size(&b);
-	return 0;
+	struct slot *s = arg;
+	lzma_block b = {
+	    .version = 0, .check = LZMA_CHECK_CRC32, .filters = (lzma_filter *)s->filters};
+	s->out_len = 0;
+	s->rc = lzma_block_buffer_encode(&b, NULL, s->in, s->in_len, s->out, &s->out_len,
+					 lzma_block_buffer_bound(IM_XZB_BLOCK_SIZE));
+	s->unpadded = s->rc == LZMA_OK ? lzma_block_unpadded_size(&b) : 0;
+	return NULL;
 }
 
-static int flush_block(struct im_xzb *x, struct im_error *err)
+/* Encode the filled slots (all-zero full blocks once), then write them in order. */
+static int flush_batch(struct im_xzb *x, size_t n, struct im_error *err)
 {
-	const uint8_t *data = x->out;
-	size_t len = 0;
-	lzma_vli unpadded = 0;
-	bool zero_block = x->in_len == IM_XZB_BLOCK_SIZE && all_zero(x->in, x->in_len);
-	if (zero_block && x->zero) {
-		data = x->zero;
-		len = x->zero_len;
-		unpadded = x->zero_unpadded;
-	} else {
-		if (encode(x, &len, &unpadded, err) < 0)
-			return -1;
-		if (zero_block) {
-			if (!(x->zero = malloc(len)))
-				return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-			memcpy(x->zero, x->out, len);
-			x->zero_len = len;
-			x->zero_unpadded = unpadded;
-		}
+	pthread_t th[MAX_THREADS];
+	bool started[MAX_THREADS] = {false}, zero_pending = false;
+	for (size_t i = 0; i < n; i++) {
+		struct slot *s = &x->slot[i];
+		s->zero = s->in_len == IM_XZB_BLOCK_SIZE && all_zero(s->in, s->in_len);
+		s->cached = s->zero && (x->zero || zero_pending);
+		zero_pending = zero_pending || s->zero;
+		if (!s->cached)
+			started[i] = pthread_create(&th[i], NULL, encode, s) == 0;
+		if (!s->cached && !started[i])
+			encode(s);
 	}
-	if (lzma_index_append(x->index, NULL, unpadded, x->in_len) != LZMA_OK)
-		return im_fail(err, IM_EXIT_INTERNAL, "xz: index: out of memory");
-	x->in_len = 0;
-	return im_write_all(x->fd, data, len, "compressed output", err);
+	for (size_t i = 0; i < n; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct slot *s = &x->slot[i];
+		if (!s->cached && s->rc != LZMA_OK)
+			return im_fail(err, IM_EXIT_INTERNAL, "xz: block encoder error %d",
+				       (int)s->rc);
+		if (s->zero && !s->cached) {
+			if (!(x->zero = malloc(s->out_len)))
+				return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+			memcpy(x->zero, s->out, s->out_len);
+			x->zero_len = s->out_len;
+			x->zero_unpadded = s->unpadded;
+		}
+		const uint8_t *data = s->cached ? x->zero : s->out;
+		size_t len = s->cached ? x->zero_len : s->out_len;
+		lzma_vli unpadded = s->cached ? x->zero_unpadded : s->unpadded;
+		if (lzma_index_append(x->index, NULL, unpadded, s->in_len) != LZMA_OK)
+			return im_fail(err, IM_EXIT_INTERNAL, "xz: index: out of memory");
+		if (im_write_all(x->fd, data, len, "compressed output", err) < 0)
+			return -1;
+		s->in_len = 0;
+	}
+	x->cur = 0;
+	return 0;
 }
 
 int im_xzb_write(struct im_xzb *x, const void *buf, size_t len, struct im_error *err)
 {
 	const uint8_t *p = buf;
 	while (len) {
-		size_t n = IM_XZB_BLOCK_SIZE - x->in_len;
+		struct slot *s = &x->slot[x->cur];
+		size_t n = IM_XZB_BLOCK_SIZE - s->in_len;
 		n = n < len ? n : len;
-		memcpy(x->in + x->in_len, p, n);
-		x->in_len += n;
+		memcpy(s->in + s->in_len, p, n);
+		s->in_len += n;
 		p += n;
 		len -= n;
-		if (x->in_len == IM_XZB_BLOCK_SIZE && flush_block(x, err) < 0)
+		if (s->in_len == IM_XZB_BLOCK_SIZE && ++x->cur == x->nslots &&
+		    flush_batch(x, x->nslots, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -123,7 +171,8 @@ int im_xzb_write(struct im_xzb *x, const void *buf, size_t len, struct im_error 
 int im_xzb_finish(struct im_xzb *x, struct im_error *err)
 {
 	uint8_t footer[LZMA_STREAM_HEADER_SIZE];
-	int rc = x->in_len ? flush_block(x, err) : 0;
+	size_t n = x->cur + (x->slot[x->cur].in_len ? 1 : 0);
+	int rc = n ? flush_batch(x, n, err) : 0;
 	if (rc == 0) {
 		lzma_vli isize = lzma_index_size(x->index);
 		uint8_t *ibuf = malloc(isize);
@@ -148,8 +197,10 @@ void im_xzb_free(struct im_xzb *x)
 		return;
 	if (x->index)
 		lzma_index_end(x->index, NULL);
-	free(x->in);
-	free(x->out);
+	for (size_t i = 0; i < x->nslots; i++) {
+		free(x->slot[i].in);
+		free(x->slot[i].out);
+	}
 	free(x->zero);
 	free(x);
 }

@@ -3,7 +3,8 @@
  * so any xz decoder reads it and the bytes never depend on the host. An all-zero block
  * (a hole of the image) is compressed once and its bytes repeated, which makes a large
  * sparse image cost what its data costs (issue 6: a 100 GiB image builds about as fast
- * as a 2 GiB one). */
+ * as a 2 GiB one). Blocks are encoded on up to $IMAGER_THREADS (default: the cores, at
+ * most 8) threads at a time; each is encoded alone, so the count never changes a byte. */
 #ifndef IMAGER_XZBLOCKS_H
 #define IMAGER_XZBLOCKS_H
 
