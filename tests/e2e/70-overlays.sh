@@ -85,6 +85,9 @@ for b in pine64 rock64; do
 	check "$b: sfdisk --verify" sfdisk --verify "$T/$b/metal-arm64.raw"
 done
 P=$T/pine64/metal-arm64.raw R=$T/rock64/metal-arm64.raw
+tar -C "$OVL/rock64" -czf "$T/rock64.tar.gz" .
+check "rock64 from a tarball overlay: the same image as from the folder" sh -c \
+	"'$IMAGER' '$T/raw.yaml' --overlay-name rock64 --overlay-image '$T/rock64.tar.gz' -o '$T/rock64.tgz' -q && cmp '$R' '$T/rock64.tgz/metal-arm64.raw'"
 check "pine64: sunxi-spl.bin at 8 KiB" blob_at "$P" "$UB/pine64_plus/sunxi-spl.bin" 8192
 check "pine64: U-Boot FIT at 40 KiB" blob_at "$P" "$UB/pine64_plus/u-boot-sunxi-with-spl.fit.itb" 40960
 check "pine64: eGON.BT0 header and checksum valid at 8 KiB" python3 "$SRC/tests/tools/egon-check.py" "$P" 8192
