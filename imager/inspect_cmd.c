@@ -57,27 +57,18 @@ static char *signer_subject(const uint8_t *buf, size_t len)
 	return s;
 }
 
-static const struct im_pe_section *text_section(const struct im_pe *pe, const char *name)
-{
-	const struct im_pe_section *s = im_pe_find(pe, name);
-	return s && s->file_off + (uint64_t)s->vsize <= pe->len ? s : NULL;
-}
-
 static void print_text(FILE *f, const struct im_pe *pe, const char *name, int json)
 {
-	const struct im_pe_section *s = text_section(pe, name);
-	if (!s)
+	char *t = im_pe_section_text(pe, name);
+	if (!t)
 		return;
-	const char *d = (const char *)pe->buf + s->file_off;
-	size_t n = s->vsize;
-	while (n && (d[n - 1] == '\n' || d[n - 1] == 0))
-		n--;
 	if (json) {
 		fprintf(f, ",\n  \"%s\": ", name + 1);
-		json_str(f, d, n);
+		json_str(f, t, strlen(t));
 	} else {
-		fprintf(f, "%s:\n%.*s\n", name, (int)n, d);
+		fprintf(f, "%s:\n%s\n", name, t);
 	}
+	free(t);
 }
 
 static void print_sections(FILE *f, const struct im_pe *pe, int json)
@@ -95,7 +86,9 @@ static void print_sections(FILE *f, const struct im_pe *pe, int json)
 		    EVP_Digest(pe->buf + s->file_off, n, md, NULL, EVP_sha256(), NULL))
 			hex(h, md, 32);
 		if (json)
-			fprintf(f, "%s\n    {\"name\": \"%s\", \"va\": %u, \"size\": %u, \"sha256\": \"%s\"}",
+			fprintf(f,
+				"%s\n    {\"name\": \"%s\", \"va\": %u, \"size\": %u, \"sha256\": "
+				"\"%s\"}",
 				i ? "," : "", s->name, s->vaddr, s->vsize, h);
 		else
 			fprintf(f, "%-9s 0x%08x %10u  %s\n", s->name, s->vaddr, s->vsize, h);
@@ -114,7 +107,8 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 		const struct im_pe_section *s = &pe->sections[i];
 		if (im_pcr_stub_measures(s->name) && s->vsize <= s->file_size &&
 		    s->file_off + (uint64_t)s->vsize <= pe->len)
-			secs[n++] = (struct im_pcr_section){s->name, pe->buf + s->file_off, s->vsize};
+			secs[n++] =
+			    (struct im_pcr_section){s->name, pe->buf + s->file_off, s->vsize};
 	}
 	if (!n || !im_pe_find(pe, ".linux"))
 		return;
@@ -133,7 +127,8 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 			char h[2 * EVP_MAX_MD_SIZE + 1];
 			hex(h, ph[p], md);
 			if (json)
-				fprintf(f, "%s\"%s\": \"%s\"", p ? ", " : "", im_pcr_phase_paths[p], h);
+				fprintf(f, "%s\"%s\": \"%s\"", p ? ", " : "", im_pcr_phase_paths[p],
+					h);
 			else
 				fprintf(f, "  %s %s: %s\n", bank, im_pcr_phase_paths[p], h);
 		}
@@ -146,9 +141,8 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 
 int imager_cmd_inspect(int argc, char **argv)
 {
-	static const struct option o[] = {{"json", no_argument, NULL, 'j'},
-					  {"help", no_argument, NULL, 'h'},
-					  {NULL, 0, NULL, 0}};
+	static const struct option o[] = {
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	int json = 0, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", o, NULL)) != -1) {
@@ -162,7 +156,8 @@ int imager_cmd_inspect(int argc, char **argv)
 	}
 	struct im_error err = {0};
 	if (argc - optind != 1) {
-		im_fail(&err, IM_EXIT_INVALID, "inspect: expected one file (see imager inspect --help)");
+		im_fail(&err, IM_EXIT_INVALID,
+			"inspect: expected one file (see imager inspect --help)");
 		return imager_report(&err);
 	}
 	const char *path = argv[optind];
@@ -179,12 +174,14 @@ int imager_cmd_inspect(int argc, char **argv)
 	if (json) {
 		fputs("{\n  \"file\": ", stdout);
 		json_str(stdout, path, strlen(path));
-		fprintf(stdout, ",\n  \"arch\": \"%s\",\n", im_pe_arch(&pe) ? im_pe_arch(&pe) : "unknown");
+		fprintf(stdout, ",\n  \"arch\": \"%s\",\n",
+			im_pe_arch(&pe) ? im_pe_arch(&pe) : "unknown");
 	} else {
 		printf("file: %s\narch: %s\n", path, im_pe_arch(&pe) ? im_pe_arch(&pe) : "unknown");
 	}
 	print_sections(stdout, &pe, json);
-	for (const char *const *n = (const char *const[]){".osrel", ".cmdline", ".uname", NULL}; *n; n++)
+	for (const char *const *n = (const char *const[]){".osrel", ".cmdline", ".uname", NULL}; *n;
+	     n++)
 		print_text(stdout, &pe, *n, json);
 	print_pcr11(stdout, &pe, json);
 	if (json) {

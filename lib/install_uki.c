@@ -9,21 +9,6 @@
 #include "imager/pe.h"
 
 /* A section's bytes as a string (VirtualSize bytes, at most the raw data). */
-static char *section_text(const struct im_pe *pe, const char *name)
-{
-	const struct im_pe_section *s = im_pe_find(pe, name);
-	if (!s || !s->file_size)
-		return NULL;
-	size_t n = s->vsize < s->file_size ? s->vsize : s->file_size;
-	if ((uint64_t)s->file_off + n > pe->len)
-		return NULL;
-	char *t = strndup((const char *)pe->buf + s->file_off, n);
-	if (t) /* trailing newlines / NULs */
-		for (size_t k = strlen(t); k && (t[k - 1] == '\n' || t[k - 1] == ' '); k--)
-			t[k - 1] = 0;
-	return t;
-}
-
 char *im_install_osrel_get(const char *osrel, const char *key)
 {
 	size_t kl = strlen(key);
@@ -48,12 +33,12 @@ int im_install_uki_info(const uint8_t *buf, size_t len, const char *what, char *
 		im_pe_free(&pe);
 		return -1;
 	}
-	char *osrel = section_text(&pe, ".osrel");
+	char *osrel = im_pe_section_text(&pe, ".osrel");
 	if (osrel) {
 		*name = im_install_osrel_get(osrel, "NAME");
 		*version = im_install_osrel_get(osrel, "VERSION_ID");
 	}
-	*cmdline = section_text(&pe, ".cmdline");
+	*cmdline = im_pe_section_text(&pe, ".cmdline");
 	free(osrel);
 	im_pe_free(&pe);
 	return 0;

@@ -607,3 +607,17 @@ int im_kernel_uname(const uint8_t *buf, size_t len, char **out, struct im_error 
 		rc = banner_release(buf, len, out, err);
 	return rc;
 }
+
+char *im_pe_section_text(const struct im_pe *pe, const char *name)
+{
+	const struct im_pe_section *s = im_pe_find(pe, name);
+	if (!s || !s->file_size || s->file_off >= pe->len)
+		return NULL;
+	size_t n = s->vsize < s->file_size ? s->vsize : s->file_size;
+	if (n > pe->len - s->file_off)
+		n = pe->len - s->file_off;
+	char *t = strndup((const char *)pe->buf + s->file_off, n);
+	for (size_t k = t ? strlen(t) : 0; k && (t[k - 1] == '\n' || t[k - 1] == ' '); k--)
+		t[k - 1] = 0;
+	return t;
+}

@@ -192,6 +192,9 @@ const char *im_pe_arch(const struct im_pe *pe);
 
 /* Find a section by exact name; NULL when absent. */
 const struct im_pe_section *im_pe_find(const struct im_pe *pe, const char *name);
+/* A text section (.osrel, .cmdline, .uname) as a string: its bytes up to the first NUL,
+ * within the file, without trailing newlines and spaces (malloc'd); NULL when absent. */
+char *im_pe_section_text(const struct im_pe *pe, const char *name);
 
 /* Append a section (data borrowed, not copied) at the next VirtualAddress after all sections,
  * aligned to SectionAlignment, its raw data at the next FileAlignment'd file offset after all
