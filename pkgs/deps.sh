@@ -11,7 +11,8 @@ for p in "${want[@]}"; do
 	[ "$st" = "install ok installed" ] || missing+=("$p")
 done
 need_arch=0
-for a in arm64 armhf; do dpkg --print-foreign-architectures | grep -qx $a || need_arch=1; done
+foreign=" $(dpkg --print-foreign-architectures | tr '\n' ' ') " # (grep -q in a pipe: SIGPIPE)
+for a in arm64 armhf; do [[ $foreign == *" $a "* ]] || need_arch=1; done
 if [ ${#missing[@]} -eq 0 ] && [ $need_arch -eq 0 ]; then
 	exit 0
 fi
