@@ -152,7 +152,7 @@ int imager_cmd_inspect(int argc, char **argv)
 			puts("usage: imager inspect [--json] FILE.efi");
 			return 0;
 		} else
-			return IM_EXIT_INVALID;
+			return imager_bad_flag("inspect", argv);
 	}
 	struct im_error err = {0};
 	if (argc - optind != 1) {

@@ -1,5 +1,6 @@
 /* imager: entry point and verb dispatch. */
 #include <stdio.h>
+#include <unistd.h> /* opterr, optind */
 #include <string.h>
 
 #include "commands.h"
@@ -31,17 +32,25 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{"mksquashfs", imager_cmd_mksquashfs},
-	{"mkinitramfs", imager_cmd_mkinitramfs},
-	{"meta", imager_cmd_meta},
-	{"profiles", imager_cmd_profiles},
-	{"inspect", imager_cmd_inspect},
-	{"keys", imager_cmd_keys},
-	{"sign", imager_cmd_sign},
+    {"mksquashfs", imager_cmd_mksquashfs},
+    {"mkinitramfs", imager_cmd_mkinitramfs},
+    {"meta", imager_cmd_meta},
+    {"profiles", imager_cmd_profiles},
+    {"inspect", imager_cmd_inspect},
+    {"keys", imager_cmd_keys},
+    {"sign", imager_cmd_sign},
 };
+
+int imager_bad_flag(const char *verb, char **argv)
+{
+	fprintf(stderr, "imager: %s: unknown flag or missing value \"%s\" (see imager %s --help)\n",
+		verb, argv[optind - 1], verb);
+	return IM_EXIT_INVALID;
+}
 
 int main(int argc, char **argv)
 {
+	opterr = 0; /* every verb reports a bad flag itself, in one line */
 	if (argc < 2) {
 		usage(stderr);
 		return IM_EXIT_INVALID;

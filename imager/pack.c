@@ -17,7 +17,8 @@ static int parse_level(const char *s, int *out, struct im_error *err)
 	char *end;
 	long v = strtol(s, &end, 10);
 	if (*end || v < 0 || v > 22)
-		return im_fail(err, IM_EXIT_INVALID, "--level \"%s\": expected an integer 0..22", s);
+		return im_fail(err, IM_EXIT_INVALID, "--level \"%s\": expected an integer 0..22",
+			       s);
 	*out = (int)v;
 	return 0;
 }
@@ -31,11 +32,11 @@ static int load_tree(const char *dir, struct im_tree **t, struct im_error *err)
 }
 
 static const struct option pack_opts[] = {
-	{"level", required_argument, NULL, 'l'},
-	{"compress", required_argument, NULL, 'c'},
-	{"threads", required_argument, NULL, 'j'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"level", required_argument, NULL, 'l'},
+    {"compress", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 int imager_cmd_mksquashfs(int argc, char **argv)
@@ -58,7 +59,7 @@ int imager_cmd_mksquashfs(int argc, char **argv)
 			puts("usage: imager mksquashfs [--level N] [--threads N] DIR OUT.sqsh");
 			return 0;
 		default:
-			return IM_EXIT_INVALID;
+			return imager_bad_flag("mksquashfs", argv);
 		}
 	}
 	if (argc - optind != 2) {
@@ -95,9 +96,11 @@ int imager_cmd_mkinitramfs(int argc, char **argv)
 				return imager_report(&err);
 			break;
 		case 'c':
-			if ((o.compress = im_compress_from_name(optarg)) == (enum im_compress)-1) {
+			if ((o.compress = im_compress_from_name(optarg)) ==
+			    (enum im_compress) - 1) {
 				im_fail(&err, IM_EXIT_INVALID,
-					"--compress \"%s\": expected xz, zstd, gzip or none", optarg);
+					"--compress \"%s\": expected xz, zstd, gzip or none",
+					optarg);
 				return imager_report(&err);
 			}
 			break;
@@ -109,7 +112,7 @@ int imager_cmd_mkinitramfs(int argc, char **argv)
 			     "[--threads N] DIR OUT");
 			return 0;
 		default:
-			return IM_EXIT_INVALID;
+			return imager_bad_flag("mkinitramfs", argv);
 		}
 	}
 	if (argc - optind != 2) {

@@ -48,7 +48,7 @@ int imager_cmd_sign(int argc, char **argv)
 			puts("usage: imager sign --key KEY.pem --cert CERT.pem IN.efi OUT.efi");
 			return 0;
 		} else
-			return IM_EXIT_INVALID;
+			return imager_bad_flag("sign", argv);
 	}
 	if (!key || !cert || argc - optind != 2) {
 		im_fail(&err, IM_EXIT_INVALID,

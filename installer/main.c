@@ -2,6 +2,7 @@
  * A/B slot, commits or rolls back (DESIGN.md §7). One file per verb; lib/install*.c does
  * the work, shared with the imager's disk images. */
 #include <stdio.h>
+#include <unistd.h> /* opterr, optind */
 #include <string.h>
 
 #include "installer.h"
@@ -32,6 +33,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	opterr = 0; /* every verb reports a bad flag itself, in one line */
 	if (argc < 2) {
 		usage(stderr);
 		return IM_EXIT_INVALID;

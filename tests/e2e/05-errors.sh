@@ -40,3 +40,11 @@ expect_fail "payload: missing init source" 5 "^payload: $T/init.c: missing input
 	"$T/pout/install/amd64" env CACHE="$OUT/cache" OUT="$T/pout" IMAGER="$IMAGER" \
 	INIT_SRC="$T/init.c" "$SRC/pkgs/payload.sh" amd64
 check "payload: no temporary folders left" sh -c "! ls -A '$T/pout/install' | grep -q ."
+
+# A flag getopt refuses is one line of ours (getopt's own message is off), exit 2.
+for v in inspect "sign x" mksquashfs mkinitramfs keys "meta decode" metal; do
+	expect_fail "imager $v: unknown flag is one line" 2 "^imager: .*--bogus" "" "$IMAGER" $v --bogus
+done
+for v in install upgrade commit rollback status "meta get"; do
+	expect_fail "installer $v: unknown flag is one line" 2 "^installer: " "" "$INSTALLER" $v --bogus
+done
