@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "imager/compress.h"
 #include "imager/epoch.h"
 #include "imager/install.h"
 #include "imager/outfile.h"
+#include "imager/progress.h"
 #include "imager/xzblocks.h"
 #include "iso_efi.h"
 #include "plan.h"
@@ -54,13 +56,23 @@ static int compression(const struct im_profile *p, enum im_compress *c, struct i
 
 /* Stream the raw image through the compressor into the final output. Holes read as
  * zeros; the compressed stream is small for them. */
-static int compress_file(const char *raw, const char *dst, enum im_compress c, struct im_error *err)
+static int compress_file(const char *raw, const char *dst, enum im_compress c, bool quiet,
+			 struct im_error *err)
 {
 	struct im_outfile o;
 	struct im_cstream *s = NULL;
+	struct im_progress pr;
+	struct stat st;
+	char label[200];
 	int in = open(raw, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
+	if (in < 0 || fstat(in, &st) < 0) {
+		if (in >= 0)
+			close(in);
 		return im_fail_errno(err, IM_EXIT_IO, "%s", raw);
+	}
+	const char *base = strrchr(dst, '/');
+	snprintf(label, sizeof(label), "compressing %s", base ? base + 1 : dst);
+	im_progress_start(&pr, label, (uint64_t)st.st_size, quiet);
 	if (im_outfile_open(&o, dst, err) < 0) {
 		close(in);
 		return -1;
@@ -71,9 +83,12 @@ static int compress_file(const char *raw, const char *dst, enum im_compress c, s
 				     : im_cstream_open(&s, c, -1, 0, o.fd, err);
 	static char buf[1 << 20];
 	ssize_t n;
-	while (rc == 0 && (n = read(in, buf, sizeof(buf))) > 0)
+	while (rc == 0 && (n = read(in, buf, sizeof(buf))) > 0) {
 		rc = x ? im_xzb_write(x, buf, (size_t)n, err)
 		       : im_cstream_write(s, buf, (size_t)n, err);
+		im_progress_add(&pr, (uint64_t)n);
+	}
+	im_progress_end(&pr);
 	if (rc == 0)
 		rc = x ? im_xzb_finish(x, err) : im_cstream_finish(s, err);
 	else if (x)
@@ -249,7 +264,7 @@ int im_out_image(struct im_plan *pl, struct im_error *err)
 	}
 	if (im_outfile_commit(&o, err) < 0)
 		goto out;
-	rc = c == IM_COMPRESS_NONE ? 0 : compress_file(raw, dst, c, err);
+	rc = c == IM_COMPRESS_NONE ? 0 : compress_file(raw, dst, c, pl->quiet, err);
 	if (rc == 0 && !pl->quiet)
 		fprintf(stderr, "imager: wrote %s\n", dst);
 out:

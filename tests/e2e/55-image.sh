@@ -163,3 +163,11 @@ if [ -e "$sbimg" ]; then
 		not_ok "secureboot-metal boots under OVMF Secure Boot after enrollment" "$(log_tail "$T/sb2.log")"
 	fi
 fi
+
+# Progress (engineering rule 4): on a terminal, the long compression step draws a line
+# that is rewritten in place; with stderr to a file nothing of it shows.
+script -qc "'$IMAGER' metal --arch arm64 -o '$T/tty' --extra-kernel-arg console=ttyAMA0" "$T/tty.log" >/dev/null 2>&1
+check "progress on a TTY: compressing metal-arm64.raw.zst NN%" sh -c \
+	"tr '\r' '\n' <'$T/tty.log' | grep -aEq 'imager: compressing metal-arm64.raw.zst +[0-9]+% \\('"
+"$IMAGER" metal --arch arm64 -o "$T/notty" --extra-kernel-arg console=ttyAMA0 2>"$T/notty.err"
+check "no progress line when stderr is not a TTY" sh -c "test -s '$T/notty/metal-arm64.raw.zst' && ! grep -q compressing '$T/notty.err'"
