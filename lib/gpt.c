@@ -19,7 +19,7 @@
 #include <linux/fs.h>
 
 #include <libfdisk/libfdisk.h>
-#include <openssl/evp.h>
+#include "imager/sha256.h"
 
 #define ENTRY_SIZE  128 /* UEFI 2.10 §5.3.2 SizeOfPartitionEntry used by everyone */
 #define MAX_ENTRIES 4096
@@ -29,14 +29,12 @@
 
 void im_uuid_v8_sha256(const uint8_t ns[16], const void *name, size_t len, uint8_t out[16])
 {
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	/* Only an allocation failure of OpenSSL's small context can make this fail. */
-	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, ns, 16) ||
-	    !EVP_DigestUpdate(c, name, len) || !EVP_DigestFinal_ex(c, md, &mdlen) || mdlen != 32)
-		abort();
-	EVP_MD_CTX_free(c);
+	struct im_sha256 c;
+	uint8_t md[32];
+	im_sha256_init(&c);
+	im_sha256_update(&c, ns, 16);
+	im_sha256_update(&c, name, len);
+	im_sha256_final(&c, md);
 	memcpy(out, md, 16);
 	out[6] = (uint8_t)((out[6] & 0x0f) | 0x80); /* RFC 9562 §5.8: ver = 0b1000 */
 	out[8] = (uint8_t)((out[8] & 0x3f) | 0x80); /* RFC 9562 §4.1: var = 0b10 */

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include "imager/sha256.h"
 #include <zlib.h>
 
 #include "imager/base64.h"
@@ -140,13 +140,13 @@ static uint32_t get_be32(const uint8_t *p)
 static int copy_digest(const uint8_t *c, uint8_t out[32])
 {
 	static const uint8_t zero[32];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-		 EVP_DigestUpdate(ctx, c, DATA_END) && EVP_DigestUpdate(ctx, zero, 32) &&
-		 EVP_DigestUpdate(ctx, c + IM_META_COPY_SIZE - 4, 4) &&
-		 EVP_DigestFinal_ex(ctx, out, NULL);
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
+	struct im_sha256 s;
+	im_sha256_init(&s);
+	im_sha256_update(&s, c, DATA_END);
+	im_sha256_update(&s, zero, 32);
+	im_sha256_update(&s, c + IM_META_COPY_SIZE - 4, 4);
+	im_sha256_final(&s, out);
+	return 0;
 }
 
 static int encode_copy(const struct im_meta *m, uint8_t *c, struct im_error *err)

@@ -189,7 +189,7 @@ build_init() { # ARCH OUTFILE
 	local cc
 	cc=$(target_cc "$1")
 	need_input "$INIT_SRC" "the reference init's C source"
-	"$cc" -std=gnu11 -Wall -Wextra -Werror -O2 -static -s -o "$2" "$INIT_SRC" ||
+	"$cc" -std=gnu11 -Wall -Wextra -Werror -O2 -static -s -I"$src/include" -o "$2" "$INIT_SRC" ||
 		die 1 "$INIT_SRC: $cc failed"
 }
 

@@ -36,7 +36,7 @@
  */
 #include "inflate.c"
 #include "meta.c"
-#include "sha256.c"
+#include "../../lib/sha256.c" /* -I include: imager/sha256.h */
 
 #define REPORT_PREFIX "IMAGER-REPORT "
 #define CMDLINE_MAX   4096 /* larger than any architecture's COMMAND_LINE_SIZE */
@@ -655,7 +655,7 @@ static void report_meta_value(unsigned key, const uint8_t *value, size_t len, vo
 	char hex[65];
 
 	(void)ctx;
-	sha256_hex(value, len, hex);
+	im_sha256_hex(value, len, hex);
 	report("meta", "0x%x:%s", key, hex);
 }
 

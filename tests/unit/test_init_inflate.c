@@ -1,5 +1,6 @@
-/* The reference init's own inflate (RFC 1951/1952), SHA-256 (FIPS 180-4) and META string
- * decoder, compiled here on the host; judged against zlib, OpenSSL and known vectors. */
+/* The reference init's own inflate (RFC 1951/1952), lib/sha256.c (FIPS 180-4, also in /init) and
+ * META string decoder, compiled here on the host; judged against zlib, OpenSSL and known vectors.
+ */
 #include "testutil.h"
 
 #include <openssl/evp.h>
@@ -9,7 +10,7 @@
 
 #include "../../pkgs/init/inflate.c"
 #include "../../pkgs/init/meta.c"
-#include "../../pkgs/init/sha256.c"
+#include "imager/sha256.h"
 
 /* ---- SHA-256 -------------------------------------------------------------------------- */
 
@@ -19,24 +20,24 @@ static void test_sha256_vectors(void **state)
 	char hex[65];
 
 	/* FIPS 180-4 examples (csrc.nist.gov "SHA256.pdf", "SHA2_Additional.pdf") */
-	sha256_hex("", 0, hex);
+	im_sha256_hex("", 0, hex);
 	assert_string_equal(hex,
 			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	sha256_hex("abc", 3, hex);
+	im_sha256_hex("abc", 3, hex);
 	assert_string_equal(hex,
 			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-	sha256_hex(two, strlen(two), hex);
+	im_sha256_hex(two, strlen(two), hex);
 	assert_string_equal(hex,
 			    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 
-	struct sha256 s;
+	struct im_sha256 s;
 	uint8_t d[32], block[1000];
 	memset(block, 'a', sizeof(block));
-	sha256_init(&s);
+	im_sha256_init(&s);
 	for (int i = 0; i < 1000; i++)
-		sha256_update(&s, block, sizeof(block));
-	sha256_final(&s, d);
+		im_sha256_update(&s, block, sizeof(block));
+	im_sha256_final(&s, d);
 	assert_int_equal(d[0], 0xcd);
 	assert_int_equal(d[1], 0xc7);
 	assert_int_equal(d[31], 0xd0); /* cdc76e5c...046539c112d0 */
@@ -55,7 +56,7 @@ static void test_sha256_lengths(void **state)
 		assert_int_equal(EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL), 1);
 		for (int i = 0; i < 32; i++)
 			snprintf(want + 2 * i, 3, "%02x", md[i]);
-		sha256_hex(data, len, hex);
+		im_sha256_hex(data, len, hex);
 		assert_string_equal(hex, want);
 	}
 }
@@ -185,7 +186,7 @@ static void collect(unsigned key, const uint8_t *v, size_t len, void *ctx)
 {
 	struct seen *s = ctx;
 	char hex[65];
-	sha256_hex(v, len, hex);
+	im_sha256_hex(v, len, hex);
 	size_t n = strlen(s->text);
 	snprintf(s->text + n, sizeof(s->text) - n, "0x%x:%zu:%.8s|", key, len, hex);
 }
@@ -249,7 +250,7 @@ static void test_meta_from_lib(void **state)
 	assert_non_null(enc);
 	assert_int_equal(meta_decode(enc, &raw, &len, &why), 0);
 	assert_int_equal(meta_parse(raw, len, collect, &s, &why), 2);
-	sha256_hex(big, sizeof(big), hex);
+	im_sha256_hex(big, sizeof(big), hex);
 	char want[128];
 	snprintf(want, sizeof(want), "0xa:400:%.8s|0xc:4:04f8996d|", hex);
 	assert_string_equal(s.text, want);

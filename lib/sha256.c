@@ -1,29 +1,14 @@
-/*
- * SHA-256 (FIPS 180-4 §6.2) for the static /init, which reports digests of META values
- * rather than the values themselves. Compiled as part of init.c (#include) and by
- * tests/unit/test_init_inflate.c on the host (checked against the FIPS/NIST vectors and
- * OpenSSL).
- */
-#include <stddef.h>
-#include <stdint.h>
+/* SHA-256 (FIPS 180-4 §6.2), see include/imager/sha256.h. Plain C with no dependency but
+ * libc: the static reference /init compiles it too (#include), and the installer in the
+ * initramfs needs no libcrypto for GPT GUIDs and META checksums. */
+#include "imager/sha256.h"
+
+#include <stdio.h>
 #include <string.h>
-
-struct sha256 {
-	uint32_t h[8];
-	uint64_t bytes; /* message length so far */
-	uint8_t block[64];
-	size_t fill; /* bytes waiting in block */
-};
-
-void sha256_init(struct sha256 *s);
-void sha256_update(struct sha256 *s, const void *data, size_t len);
-void sha256_final(struct sha256 *s, uint8_t digest[32]);
-/* The digest as 64 lower-case hex digits plus NUL. */
-void sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* §4.2.2: the first 32 bits of the fractional parts of the cube roots of the first 64
  * primes. */
-static const uint32_t sha256_k[64] = {
+static const uint32_t im_sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -40,7 +25,7 @@ static uint32_t rotr(uint32_t x, int n)
 }
 
 /* §6.2.2: one 512-bit block. */
-static void sha256_block(struct sha256 *s, const uint8_t *p)
+static void im_sha256_block(struct im_sha256 *s, const uint8_t *p)
 {
 	uint32_t w[64], v[8];
 
@@ -57,7 +42,7 @@ static void sha256_block(struct sha256 *s, const uint8_t *p)
 		/* v[0..7] = a..h */
 		uint32_t e = v[4], a = v[0];
 		uint32_t t1 = v[7] + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) +
-			      ((e & v[5]) ^ (~e & v[6])) + sha256_k[t] + w[t];
+			      ((e & v[5]) ^ (~e & v[6])) + im_sha256_k[t] + w[t];
 		uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) +
 			      ((a & v[1]) ^ (a & v[2]) ^ (v[1] & v[2]));
 		memmove(v + 1, v, 7 * sizeof(v[0]));
@@ -68,7 +53,7 @@ static void sha256_block(struct sha256 *s, const uint8_t *p)
 		s->h[i] += v[i];
 }
 
-void sha256_init(struct sha256 *s)
+void im_sha256_init(struct im_sha256 *s)
 {
 	/* §5.3.3: the first 32 bits of the fractional parts of the square roots of the
 	 * first 8 primes. */
@@ -80,7 +65,7 @@ void sha256_init(struct sha256 *s)
 	s->fill = 0;
 }
 
-void sha256_update(struct sha256 *s, const void *data, size_t len)
+void im_sha256_update(struct im_sha256 *s, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
@@ -92,39 +77,39 @@ void sha256_update(struct sha256 *s, const void *data, size_t len)
 		p += n;
 		len -= n;
 		if (s->fill == 64) {
-			sha256_block(s, s->block);
+			im_sha256_block(s, s->block);
 			s->fill = 0;
 		}
 	}
 }
 
 /* §5.1.1: a 1 bit, zeros up to 56 mod 64 bytes, the length in bits (64-bit big-endian). */
-void sha256_final(struct sha256 *s, uint8_t digest[32])
+void im_sha256_final(struct im_sha256 *s, uint8_t digest[32])
 {
 	uint64_t bits = s->bytes * 8;
 	uint8_t pad = 0x80, len[8];
 
-	sha256_update(s, &pad, 1);
+	im_sha256_update(s, &pad, 1);
 	pad = 0;
 	while (s->fill != 56)
-		sha256_update(s, &pad, 1);
+		im_sha256_update(s, &pad, 1);
 	for (int i = 0; i < 8; i++)
 		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(s, len, 8);
+	im_sha256_update(s, len, 8);
 	for (int i = 0; i < 8; i++)
 		for (int j = 0; j < 4; j++)
 			digest[4 * i + j] = (uint8_t)(s->h[i] >> (24 - 8 * j));
 }
 
-void sha256_hex(const void *data, size_t len, char hex[65])
+void im_sha256_hex(const void *data, size_t len, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
-	struct sha256 s;
+	struct im_sha256 s;
 	uint8_t d[32];
 
-	sha256_init(&s);
-	sha256_update(&s, data, len);
-	sha256_final(&s, d);
+	im_sha256_init(&s);
+	im_sha256_update(&s, data, len);
+	im_sha256_final(&s, d);
 	for (int i = 0; i < 32; i++) {
 		hex[2 * i] = digits[d[i] >> 4];
 		hex[2 * i + 1] = digits[d[i] & 15];
