@@ -24,9 +24,11 @@ run_tap() {
 	shift
 	echo "### $name"
 	p0=$pass f0=$fail
+	local t0=$SECONDS
 	"$@" >"$results" 2>&1
 	rc=$?
 	cat "$results"
+	echo "# $name: $((SECONDS - t0)) s"
 	while IFS= read -r line; do
 		case $line in
 		"not ok"*) fail=$((fail + 1)) ;;
