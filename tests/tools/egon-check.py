@@ -16,17 +16,10 @@ Prints one line; exits 0 when valid, 1 when not (or unreadable), 2 on bad usage.
 import struct
 import sys
 
+import blobcheck
+
 MAGIC = b"eGON.BT0"
 STAMP = 0x5F0A6C39
-
-
-def parse_offset(text):
-    t = text.strip()
-    units = (("KiB", 1024), ("MiB", 1 << 20), ("K", 1024), ("k", 1024), ("M", 1 << 20), ("s", 512))
-    for suffix, mult in units:
-        if t.endswith(suffix):
-            return int(t[: -len(suffix)], 0) * mult
-    return int(t, 0)
 
 
 def check(data, avail):
@@ -62,34 +55,17 @@ def check(data, avail):
     return True, "eGON.BT0 length=%d checksum=0x%08x%s" % (length, stored, extra)
 
 
+def check_file(f, offset, avail):
+    f.seek(offset)
+    head = f.read(32)
+    length = struct.unpack_from("<I", head, 16)[0] if len(head) >= 32 else 0
+    # read what the header claims (bounded: eGON images are tens of KiB)
+    f.seek(offset)
+    return check(f.read(min(avail, max(32, min(length, 1 << 20)))), avail)
+
+
 def main(argv):
-    if len(argv) not in (2, 3) or argv[1] in ("-h", "--help"):
-        sys.stderr.write("usage: egon-check.py FILE [OFFSET]\n")
-        return 2
-    path = argv[1]
-    try:
-        offset = parse_offset(argv[2]) if len(argv) == 3 else 0
-    except ValueError:
-        sys.stderr.write("egon-check.py: bad offset %r\n" % argv[2])
-        return 2
-    where = "%s@%d" % (path, offset)
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            avail = max(0, f.tell() - offset)
-            f.seek(offset)
-            head = f.read(32)
-            length = struct.unpack_from("<I", head, 16)[0] if len(head) >= 32 else 0
-            # read what the header claims (bounded: eGON images are tens of KiB)
-            want = min(avail, max(32, min(length, 1 << 20)))
-            f.seek(offset)
-            data = f.read(want)
-    except OSError as e:
-        print("egon-check: FAIL %s: %s" % (where, e.strerror or e))
-        return 1
-    ok, msg = check(data, avail)
-    print("egon-check: %s %s: %s" % ("ok" if ok else "FAIL", where, msg))
-    return 0 if ok else 1
+    return blobcheck.run(argv, "egon-check", check_file)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import hashlib
 import struct
 import sys
 
+import blobcheck
+
 BLK = 512
 V1_MAGIC = 0x0FF0AA55
 V2_MAGIC = b"RKNS"
@@ -33,15 +35,6 @@ RC4_KEY = bytes((124, 78, 3, 4, 85, 5, 9, 7, 45, 44, 123, 56, 23, 13, 23, 17))
 SOC_TAGS = {b"RK30": "rk3036/rk3066", b"RK31": "rk3128/rk3188", b"RK32": "rk322x/rk3288/rk3328",
             b"RK33": "rk3308/rk3368/rk3399/px30", b"RK11": "rv1108", b"110B": "rv1126",
             b"RK35": "rk35xx"}
-
-
-def parse_offset(text):
-    t = text.strip()
-    units = (("KiB", 1024), ("MiB", 1 << 20), ("K", 1024), ("k", 1024), ("M", 1 << 20), ("s", 512))
-    for suffix, mult in units:
-        if t.endswith(suffix):
-            return int(t[: -len(suffix)], 0) * mult
-    return int(t, 0)
 
 
 def rc4(data, key=RC4_KEY):
@@ -143,33 +136,17 @@ def check_v2(f, offset, avail):
     return True, "RKNS v2 hash=%s images=%s" % (algo or "none", ",".join(parts))
 
 
+def check_file(f, offset, avail):
+    if avail < BLK:
+        return False, "only %d bytes at the offset, a header needs 512" % avail
+    f.seek(offset)
+    if f.read(4) == V2_MAGIC:
+        return check_v2(f, offset, avail)
+    return check_v1(f, offset, avail)
+
+
 def main(argv):
-    if len(argv) not in (2, 3) or argv[1] in ("-h", "--help"):
-        sys.stderr.write("usage: rkidb-check.py FILE [OFFSET]\n")
-        return 2
-    path = argv[1]
-    try:
-        offset = parse_offset(argv[2]) if len(argv) == 3 else 0
-    except ValueError:
-        sys.stderr.write("rkidb-check.py: bad offset %r\n" % argv[2])
-        return 2
-    where = "%s@%d" % (path, offset)
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            avail = max(0, f.tell() - offset)
-            if avail < BLK:
-                ok, msg = False, "only %d bytes at the offset, a header needs 512" % avail
-            else:
-                f.seek(offset)
-                if f.read(4) == V2_MAGIC:
-                    ok, msg = check_v2(f, offset, avail)
-                else:
-                    ok, msg = check_v1(f, offset, avail)
-    except OSError as e:
-        ok, msg = False, e.strerror or str(e)
-    print("rkidb-check: %s %s: %s" % ("ok" if ok else "FAIL", where, msg))
-    return 0 if ok else 1
+    return blobcheck.run(argv, "rkidb-check", check_file)
 
 
 if __name__ == "__main__":
