@@ -14,7 +14,6 @@
 #include "imager/install.h"
 #include "imager/outfile.h"
 #include "imager/progress.h"
-#include "imager/xzblocks.h"
 #include "iso_efi.h"
 #include "plan.h"
 #include "uki.h"
@@ -77,22 +76,16 @@ static int compress_file(const char *raw, const char *dst, enum im_compress c, b
 		close(in);
 		return -1;
 	}
-	/* xz: the block writer that compresses a hole once (xzblocks.h) */
-	struct im_xzb *x = NULL;
-	int rc = c == IM_COMPRESS_XZ ? im_xzb_open(&x, -1, o.fd, err)
-				     : im_cstream_open(&s, c, -1, 0, o.fd, err);
+	int rc = im_cstream_open_image(&s, c, o.fd, err);
 	static char buf[1 << 20];
 	ssize_t n;
 	while (rc == 0 && (n = read(in, buf, sizeof(buf))) > 0) {
-		rc = x ? im_xzb_write(x, buf, (size_t)n, err)
-		       : im_cstream_write(s, buf, (size_t)n, err);
+		rc = im_cstream_write(s, buf, (size_t)n, err);
 		im_progress_add(&pr, (uint64_t)n);
 	}
 	im_progress_end(&pr);
 	if (rc == 0)
-		rc = x ? im_xzb_finish(x, err) : im_cstream_finish(s, err);
-	else if (x)
-		im_xzb_free(x);
+		rc = im_cstream_finish(s, err);
 	else
 		im_cstream_free(s);
 	close(in);

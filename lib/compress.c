@@ -6,6 +6,7 @@
  * manual guarantees not to depend on the number of workers. */
 #include "imager/compress.h"
 #include "imager/outfile.h"
+#include "imager/xzblocks.h"
 
 #include <lzma.h>
 #include <stdlib.h>
@@ -15,20 +16,20 @@
 #include <zstd.h>
 
 #define IM_XZ_BLOCK_SIZE (8u << 20)
-#define IM_CBUF_SIZE (1u << 16)
+#define IM_CBUF_SIZE	 (1u << 16)
 
 struct im_cstream {
 	enum im_compress kind;
 	int fd;
 	lzma_stream xz;
+	struct im_xzb *xzb; /* disk images: the block writer instead of xz (xzblocks.h) */
 	ZSTD_CCtx *zs;
 	z_stream gz;
 	gz_header gzh;
 	unsigned char out[IM_CBUF_SIZE];
 };
 
-/* threads <= 0: $IMAGER_THREADS if set, else every online core. */
-static int host_threads(int threads)
+int im_compress_threads(int threads)
 {
 	if (threads > 0)
 		return threads;
@@ -42,10 +43,10 @@ static int host_threads(int threads)
 static int xz_open(struct im_cstream *s, int level, int threads, struct im_error *err)
 {
 	lzma_mt mt = {
-		.threads = (uint32_t)host_threads(threads),
-		.block_size = IM_XZ_BLOCK_SIZE,
-		.preset = (uint32_t)(level < 0 ? 6 : level),
-		.check = LZMA_CHECK_CRC32, /* the kernel's xz decoder supports CRC32 only */
+	    .threads = (uint32_t)im_compress_threads(threads),
+	    .block_size = IM_XZ_BLOCK_SIZE,
+	    .preset = (uint32_t)(level < 0 ? 6 : level),
+	    .check = LZMA_CHECK_CRC32, /* the kernel's xz decoder supports CRC32 only */
 	};
 	s->xz = (lzma_stream)LZMA_STREAM_INIT;
 	if (lzma_stream_encoder_mt(&s->xz, &mt) != LZMA_OK)
@@ -61,7 +62,8 @@ static int zstd_open(struct im_cstream *s, int level, int threads, struct im_err
 		return im_fail(err, IM_EXIT_INTERNAL, "zstd: out of memory");
 	ZSTD_CCtx_setParameter(s->zs, ZSTD_c_compressionLevel, level < 0 ? 3 : level);
 	ZSTD_CCtx_setParameter(s->zs, ZSTD_c_checksumFlag, 1);
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->zs, ZSTD_c_nbWorkers, host_threads(threads))))
+	if (ZSTD_isError(
+		ZSTD_CCtx_setParameter(s->zs, ZSTD_c_nbWorkers, im_compress_threads(threads))))
 		return im_fail(err, IM_EXIT_INTERNAL,
 			       "zstd: library built without threads; output would not be stable");
 	return 0;
@@ -168,8 +170,29 @@ static int gzip_run(struct im_cstream *s, const void *buf, size_t len, int flush
 	}
 }
 
+int im_cstream_open_image(struct im_cstream **out, enum im_compress kind, int fd,
+			  struct im_error *err)
+{
+	if (kind != IM_COMPRESS_XZ)
+		return im_cstream_open(out, kind, -1, 0, fd, err);
+	struct im_cstream *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (!s)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	s->kind = kind;
+	s->fd = fd;
+	if (im_xzb_open(&s->xzb, -1, fd, err) < 0) {
+		free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
 int im_cstream_write(struct im_cstream *s, const void *buf, size_t len, struct im_error *err)
 {
+	if (s->xzb)
+		return im_xzb_write(s->xzb, buf, len, err);
 	/* zlib counts in uInt: feed it in pieces. */
 	while (s->kind == IM_COMPRESS_GZIP && len > (1u << 30)) {
 		if (gzip_run(s, buf, 1u << 30, Z_NO_FLUSH, err) < 0)
@@ -192,6 +215,11 @@ int im_cstream_write(struct im_cstream *s, const void *buf, size_t len, struct i
 
 int im_cstream_finish(struct im_cstream *s, struct im_error *err)
 {
+	if (s->xzb) {
+		int rc = im_xzb_finish(s->xzb, err); /* frees the writer */
+		free(s);
+		return rc;
+	}
 	int rc = 0;
 	switch (s->kind) {
 	case IM_COMPRESS_NONE:
@@ -214,7 +242,9 @@ void im_cstream_free(struct im_cstream *s)
 {
 	if (!s)
 		return;
-	if (s->kind == IM_COMPRESS_XZ)
+	if (s->xzb)
+		im_xzb_free(s->xzb);
+	else if (s->kind == IM_COMPRESS_XZ)
 		lzma_end(&s->xz);
 	if (s->zs)
 		ZSTD_freeCCtx(s->zs);

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <unistd.h>
 
+#include "imager/compress.h"
 #include "imager/outfile.h"
 
 #define MAX_THREADS 8
@@ -39,13 +39,6 @@ struct im_xzb {
 	lzma_vli zero_unpadded;
 };
 
-static int host_threads(void)
-{
-	const char *env = getenv("IMAGER_THREADS");
-	long n = env && atoi(env) > 0 ? atoi(env) : sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
-}
-
 int im_xzb_open(struct im_xzb **out, int level, int fd, struct im_error *err)
 {
 	struct im_xzb *x = calloc(1, sizeof(*x));
@@ -56,7 +49,8 @@ int im_xzb_open(struct im_xzb **out, int level, int fd, struct im_error *err)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	x->fd = fd;
 	x->out_cap = lzma_block_buffer_bound(IM_XZB_BLOCK_SIZE);
-	x->nslots = (size_t)host_threads();
+	int threads = im_compress_threads(0);
+	x->nslots = (size_t)(threads > MAX_THREADS ? MAX_THREADS : threads);
 	x->index = lzma_index_init(NULL);
 	bool ok = x->index != NULL;
 	for (size_t i = 0; i < x->nslots; i++) {
