@@ -427,7 +427,7 @@ void im_overlay_free(struct im_overlay *o)
 
 /* ---- options ---- */
 
-static struct im_ovl_option *find_opt(const struct im_overlay *o, const char *name)
+struct im_ovl_option *im_overlay_find_option(const struct im_overlay *o, const char *name)
 {
 	for (size_t i = 0; i < o->n_opts; i++)
 		if (!strcmp(o->opts[i].name, name))
@@ -483,7 +483,7 @@ static void list_options(const struct im_overlay *o, char *buf, size_t n)
 int im_overlay_set_option(struct im_overlay *o, const char *key, const char *value,
 			  struct im_error *err)
 {
-	struct im_ovl_option *opt = find_opt(o, key);
+	struct im_ovl_option *opt = im_overlay_find_option(o, key);
 	char known[512];
 	if (!opt) {
 		list_options(o, known, sizeof(known));
@@ -535,7 +535,7 @@ static char *render(const struct im_overlay *o, const char *text, const char *wh
 static char *option_value(const struct im_overlay *o, const char *name, int depth,
 			  struct im_error *err)
 {
-	const struct im_ovl_option *opt = find_opt(o, name);
+	const struct im_ovl_option *opt = im_overlay_find_option(o, name);
 	if (!opt) {
 		im_fail(err, IM_EXIT_INVALID, "overlay %s: unknown option \"%s\"", o->name, name);
 		return NULL;
@@ -601,7 +601,7 @@ static char *render(const struct im_overlay *o, const char *text, const char *wh
 			free(out);
 			return NULL;
 		}
-		const struct im_ovl_option *opt = find_opt(o, name);
+		const struct im_ovl_option *opt = im_overlay_find_option(o, name);
 		size_t vl = strlen(v);
 		int rc = append(&out, &len, v, vl);
 		if (rc == 0 && opt->type == IM_OVL_TEXT && vl && v[vl - 1] != '\n')

@@ -75,10 +75,7 @@ static int find_src(struct res *r, const char *from, const char *field, struct s
 		if (!(s->host = keep(r, join(r->inputs, from + 6))))
 			return -1;
 	} else if (!strncmp(from, "option:", 7)) {
-		const struct im_ovl_option *opt = NULL;
-		for (size_t i = 0; i < o->n_opts; i++)
-			if (!strcmp(o->opts[i].name, from + 7))
-				opt = &o->opts[i];
+		const struct im_ovl_option *opt = im_overlay_find_option(o, from + 7);
 		if (!opt || opt->type != IM_OVL_PATH)
 			return im_fail(r->err, IM_EXIT_INVALID,
 				       "overlay %s: %s \"%s\": expected a declared path option",

@@ -102,6 +102,9 @@ void im_overlay_free(struct im_overlay *o);
 int im_overlay_set_option(struct im_overlay *o, const char *key, const char *value,
 			  struct im_error *err);
 
+/* The declared option `name`, or NULL. */
+struct im_ovl_option *im_overlay_find_option(const struct im_overlay *o, const char *name);
+
 /* Ready to build for `arch`: the overlay's arch, every required option given. */
 int im_overlay_check(const struct im_overlay *o, const char *arch, struct im_error *err);
 
