@@ -202,7 +202,7 @@ build_init() { # ARCH OUTFILE
 
 # Libraries the installer's share of lib/ calls into (the Makefile's LIBS, less what only
 # the imager uses); a new one shows up as an undefined reference at the link below.
-INSTALLER_LIBS="fdisk crypto z"
+INSTALLER_LIBS="fdisk z"
 
 triplet() { # ARCH -> Debian multiarch triplet
 	case $1 in
