@@ -16,21 +16,24 @@ ALL_CFLAGS  = -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -D_GNU_SOURCE \
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-LIB_SRCS       := $(sort $(wildcard lib/*.c))
+LIB_SRCS       := $(sort $(wildcard lib/*/*.c))
 IMAGER_SRCS    := $(sort $(wildcard imager/*.c))
 INSTALLER_SRCS := $(sort $(wildcard installer/*.c))
-UNIT_SRCS      := $(sort $(wildcard tests/unit/test_*.c))
-HEADERS        := $(wildcard include/imager/*.h lib/*.h imager/*.h installer/*.h)
+UNIT_SRCS      := $(sort $(wildcard tests/unit/*/test_*.c))
+HEADERS        := $(wildcard include/imager/*.h include/imager/*/*.h lib/*/*.h imager/*.h installer/*.h)
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_OBJS_SAN  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
-UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_BINS     := $(addprefix $(BUILD)/tests/,$(basename $(notdir $(UNIT_SRCS))))
 
-.PHONY: all deps payload extensions check unit e2e install clean iso format help
+# Unit tests mirror lib/<group>/; their binaries sit flat in $(BUILD)/tests/.
+vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
+
+.PHONY: all deps payload extensions check lint unit e2e install clean iso format help
 all: deps bin/imager bin/installer $(BUILD)/libimager.a
 
 help:
-	@echo "targets: deps all payload extensions iso check unit e2e install clean format"
+	@echo "targets: deps all payload extensions iso check lint unit e2e install clean format"
 
 # Debian packages needed to build and test; installs only the missing ones.
 deps:
@@ -45,7 +48,7 @@ $(BUILD)/san/%.o: %.c $(HEADERS)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
 # The built-in profiles are embedded with .incbin: rebuild when one changes.
-$(BUILD)/obj/lib/profile_builtin.o $(BUILD)/san/lib/profile_builtin.o: $(wildcard profiles/*.yaml)
+$(BUILD)/obj/lib/talos/profile_builtin.o $(BUILD)/san/lib/talos/profile_builtin.o: $(wildcard profiles/*.yaml)
 
 $(BUILD)/libimager.a: $(LIB_OBJS)
 	@rm -f $@
@@ -72,7 +75,7 @@ $(BUILD)/san/bin/installer: $(INSTALLER_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/libi
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libimager-san.a $(HEADERS)
+$(BUILD)/tests/test_%: test_%.c $(BUILD)/libimager-san.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libimager-san.a $(LIBS) -lcmocka
 
@@ -96,7 +99,12 @@ extensions: deps
 unit: deps $(UNIT_BINS)
 e2e: payload $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer
 
-check: deps all $(UNIT_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload extensions
+# Quick checks first (seconds): clang-format clean, includes follow the layers of lib/.
+lint: deps
+	@tests/lint/format.sh
+	@tests/lint/layers.py
+
+check: deps lint all $(UNIT_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload extensions
 	@OUT=$(OUT) BUILD=$(BUILD) tests/run.sh
 
 install: all
@@ -104,12 +112,16 @@ install: all
 	install -m 0755 bin/imager bin/installer $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(BUILD)/libimager.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 include/imager/*.h $(DESTDIR)$(PREFIX)/include/imager/
+	@for d in include/imager/*/; do g=$$(basename $$d); \
+		install -d $(DESTDIR)$(PREFIX)/include/imager/$$g && \
+		install -m 0644 $$d*.h $(DESTDIR)$(PREFIX)/include/imager/$$g/ || exit 1; done
 	@for a in $(ARCHES); do if [ -d $(OUT)/install/$$a ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/imager/install; \
 		cp -R $(OUT)/install/$$a $(DESTDIR)$(PREFIX)/share/imager/install/; fi; done
 
+# Rewrites every C file of the tree with the root .clang-format (what lint checks).
 format:
-	clang-format -i $(LIB_SRCS) $(IMAGER_SRCS) $(INSTALLER_SRCS) $(UNIT_SRCS) include/imager/*.h pkgs/init/*.c
+	git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf bin $(BUILD)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "imager/profile.h"
+#include "imager/talos/profile.h"
 #include "iso_efi.h"
 #include "plan.h"
 

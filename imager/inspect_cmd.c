@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "commands.h"
-#include "imager/authenticode.h"
-#include "imager/pcr.h"
-#include "imager/pe.h"
-#include "imager/readfile.h"
+#include "imager/efi/authenticode.h"
+#include "imager/efi/pcr.h"
+#include "imager/efi/pe.h"
+#include "imager/util/readfile.h"
 
 static void json_str(FILE *f, const char *s, size_t n)
 {

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "iso_efi.h"
-#include "imager/authenticode.h"
-#include "imager/epoch.h"
-#include "imager/keys.h"
+#include "imager/efi/authenticode.h"
+#include "imager/util/epoch.h"
+#include "imager/efi/keys.h"
 #include "uki.h"
 
 static int add_uki(struct im_plan *pl, struct im_tree *efi, struct im_error *err)
@@ -90,8 +90,8 @@ int im_esp_add_auth(struct im_plan *pl, struct im_tree *efi, struct im_error *er
 	if (found == 3)
 		return 0;
 	if (found)
-		return im_fail(err, IM_EXIT_MISSING, "Secure Boot enrollment: only %d of PK/KEK/db .auth found",
-			       found);
+		return im_fail(err, IM_EXIT_MISSING,
+			       "Secure Boot enrollment: only %d of PK/KEK/db .auth found", found);
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	struct im_blob out[3] = {0};

@@ -3,7 +3,7 @@
 #ifndef IMAGER_ISO_EFI_H
 #define IMAGER_ISO_EFI_H
 
-#include "imager/fstree.h"
+#include "imager/fs/fstree.h"
 #include "plan.h"
 
 int im_iso_sdboot_trees(struct im_plan *pl, struct im_tree *iso, struct im_tree *efi,

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "commands.h"
-#include "imager/epoch.h"
-#include "imager/error.h"
-#include "imager/keys.h"
+#include "imager/util/epoch.h"
+#include "imager/util/error.h"
+#include "imager/efi/keys.h"
 
 int imager_cmd_keys(int argc, char **argv);
 

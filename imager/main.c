@@ -1,16 +1,10 @@
 /* imager: entry point and verb dispatch. */
 #include <stdio.h>
-#include <unistd.h> /* opterr, optind */
+#include <unistd.h> /* opterr */
 #include <string.h>
 
 #include "commands.h"
-#include "imager/error.h"
-
-int imager_report(const struct im_error *err)
-{
-	fprintf(stderr, "imager: %s\n", err->msg[0] ? err->msg : "unknown error");
-	return err->code ? err->code : IM_EXIT_INTERNAL;
-}
+#include "imager/util/error.h"
 
 static void usage(FILE *f)
 {
@@ -40,13 +34,6 @@ static const struct verb verbs[] = {
     {"keys", imager_cmd_keys},
     {"sign", imager_cmd_sign},
 };
-
-int imager_bad_flag(const char *verb, char **argv)
-{
-	fprintf(stderr, "imager: %s: unknown flag or missing value \"%s\" (see imager %s --help)\n",
-		verb, argv[optind - 1], verb);
-	return IM_EXIT_INVALID;
-}
 
 int main(int argc, char **argv)
 {

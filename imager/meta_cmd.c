@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
-#include "imager/meta.h"
+#include "imager/disk/meta.h"
 
 static const char usage_text[] =
     "usage: imager meta encode [--image FILE] KEY=VALUE...\n"

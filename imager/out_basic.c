@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imager/outfile.h"
+#include "imager/util/outfile.h"
 #include "plan.h"
 
 static int write_named(struct im_plan *pl, const char *name, const char *src, const char *buf,

@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "imager/compress.h"
-#include "imager/epoch.h"
-#include "imager/install.h"
-#include "imager/outfile.h"
-#include "imager/progress.h"
+#include "imager/util/compress.h"
+#include "imager/util/epoch.h"
+#include "imager/install/install.h"
+#include "imager/util/outfile.h"
+#include "imager/util/progress.h"
 #include "iso_efi.h"
 #include "plan.h"
 #include "uki.h"

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "imager/epoch.h"
-#include "imager/fat.h"
-#include "imager/grubcfg.h"
-#include "imager/iso.h"
-#include "imager/outfile.h"
+#include "imager/util/epoch.h"
+#include "imager/fs/fat.h"
+#include "imager/install/grubcfg.h"
+#include "imager/fs/iso.h"
+#include "imager/util/outfile.h"
 #include "iso_efi.h"
 #include "uki.h"
 
@@ -42,10 +42,10 @@ static int add_grub_images(struct iso_build *b, int amd64, struct im_error *err)
 	char *eltorito = NULL, *grubefi = NULL, efi_path[64];
 	snprintf(efi_path, sizeof(efi_path), "EFI/BOOT/%s", efi_boot_name(b->pl->arch));
 	int rc = -1;
-	if ((!amd64 || (im_plan_input(b->pl, NULL, "grub/eltorito.img", "GRUB El Torito image",
-				      &eltorito, err) == 0 &&
-			im_tree_add_file_src(b->iso, "boot/grub/eltorito.img", eltorito, 0644,
-					     err) == 0)) &&
+	if ((!amd64 ||
+	     (im_plan_input(b->pl, NULL, "grub/eltorito.img", "GRUB El Torito image", &eltorito,
+			    err) == 0 &&
+	      im_tree_add_file_src(b->iso, "boot/grub/eltorito.img", eltorito, 0644, err) == 0)) &&
 	    im_plan_input(b->pl, NULL, amd64 ? "grub/grubx64.efi" : "grub/grubaa64.efi",
 			  "GRUB EFI image", &grubefi, err) == 0 &&
 	    im_tree_add_file_src(b->efi, efi_path, grubefi, 0644, err) == 0)
@@ -82,15 +82,16 @@ static int write_efi_image(struct iso_build *b, struct im_error *err)
 	uint64_t min = im_fat_min_size(b->efi, &fo);
 	if (min == 0)
 		return im_fat_layout(&fo, b->efi, &(struct im_fat_info){0}, err) < 0
-			       ? -1
-			       : im_fail(err, IM_EXIT_INVALID, "EFI image: content cannot fit FAT");
+			   ? -1
+			   : im_fail(err, IM_EXIT_INVALID, "EFI image: content cannot fit FAT");
 	fo.size_bytes = (min + (1u << 20) + 0xfffff) & ~(uint64_t)0xfffff;
 	if (asprintf(&b->efi_img, "%s/.efiboot.%d.img", b->pl->out_dir, (int)getpid()) < 0)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	struct im_outfile o;
 	if (im_outfile_open(&o, b->efi_img, err) < 0)
 		return -1;
-	if (ftruncate(o.fd, (off_t)fo.size_bytes) < 0 || im_fat_write(o.fd, 0, &fo, b->efi, err) < 0) {
+	if (ftruncate(o.fd, (off_t)fo.size_bytes) < 0 ||
+	    im_fat_write(o.fd, 0, &fo, b->efi, err) < 0) {
 		im_fail_errno(err, IM_EXIT_IO, "%s: EFI image", b->efi_img);
 		im_outfile_abort(&o);
 		return -1;
@@ -137,7 +138,8 @@ int im_out_iso(struct im_plan *pl, struct im_error *err)
 	im_iso_volume_id(p->name, p->version, volid);
 	int bios = !b.sdboot && !strcmp(pl->arch, "amd64");
 	char *mbr = NULL;
-	if (bios && im_plan_input(pl, NULL, "grub/boot_hybrid.img", "GRUB hybrid MBR", &mbr, err) < 0) {
+	if (bios &&
+	    im_plan_input(pl, NULL, "grub/boot_hybrid.img", "GRUB hybrid MBR", &mbr, err) < 0) {
 		free(mbr);
 		goto out;
 	}

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "imager/outfile.h"
+#include "imager/util/outfile.h"
 #include "uki.h"
 
 int im_out_uki(struct im_plan *pl, struct im_error *err)

@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "commands.h"
-#include "imager/cpio.h"
-#include "imager/epoch.h"
-#include "imager/fstree.h"
-#include "imager/squashfs.h"
+#include "imager/fs/cpio.h"
+#include "imager/util/epoch.h"
+#include "imager/fs/fstree.h"
+#include "imager/fs/squashfs.h"
 
 static int parse_level(const char *s, int *out, struct im_error *err)
 {

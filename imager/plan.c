@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "imager/cmdline.h"
-#include "imager/epoch.h"
-#include "imager/extension.h"
+#include "imager/talos/cmdline.h"
+#include "imager/util/epoch.h"
+#include "imager/talos/extension.h"
 
 static int is_dir(const char *p)
 {

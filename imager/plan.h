@@ -3,10 +3,10 @@
 #ifndef IMAGER_PLAN_H
 #define IMAGER_PLAN_H
 
-#include "imager/error.h"
-#include "imager/meta.h"
-#include "imager/overlay.h"
-#include "imager/profile.h"
+#include "imager/util/error.h"
+#include "imager/disk/meta.h"
+#include "imager/talos/overlay.h"
+#include "imager/talos/profile.h"
 
 struct im_plan {
 	const struct im_profile *p;

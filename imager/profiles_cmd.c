@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "commands.h"
-#include "imager/error.h"
-#include "imager/profile.h"
+#include "imager/util/error.h"
+#include "imager/talos/profile.h"
 
 static void usage(FILE *f)
 {

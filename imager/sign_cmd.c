@@ -6,9 +6,9 @@
 #include <stdlib.h>
 
 #include "commands.h"
-#include "imager/authenticode.h"
-#include "imager/outfile.h"
-#include "imager/readfile.h"
+#include "imager/efi/authenticode.h"
+#include "imager/util/outfile.h"
+#include "imager/util/readfile.h"
 
 static int sign(const char *keyp, const char *certp, const char *in, const char *out,
 		struct im_error *err)

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imager/epoch.h"
-#include "imager/uki.h"
+#include "imager/util/epoch.h"
+#include "imager/efi/uki.h"
 
 int im_uki_build(const struct im_plan *pl, uint8_t **out, size_t *out_len, struct im_error *err)
 {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imager/pe.h"
+#include "imager/efi/pe.h"
 #include "plan.h"
 
 /* Build the UKI for the plan into a malloc'd buffer (signed when the profile is

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imager/authenticode.h"
-#include "imager/pcr.h"
-#include "imager/readfile.h"
+#include "imager/efi/authenticode.h"
+#include "imager/efi/pcr.h"
+#include "imager/util/readfile.h"
 #include "uki.h"
 
 static int add_pcr_sections(struct im_pe *pe, EVP_PKEY *pcr_key, char **pem, char **json,
@@ -22,9 +22,8 @@ static int add_pcr_sections(struct im_pe *pe, EVP_PKEY *pcr_key, char **pem, cha
 	size_t n = 0;
 	for (size_t i = pe->n_stub; i < pe->n_sections && n < 16; i++)
 		if (im_pcr_stub_measures(pe->sections[i].name))
-			secs[n++] = (struct im_pcr_section){pe->sections[i].name,
-							    pe->sections[i].data,
-							    pe->sections[i].data_len};
+			secs[n++] = (struct im_pcr_section){
+			    pe->sections[i].name, pe->sections[i].data, pe->sections[i].data_len};
 	if (im_pcrsig_json(pcr_key, NULL, 0, secs, n, json, err) < 0)
 		return -1;
 	return im_pe_add_section(pe, ".pcrsig", *json, strlen(*json), ro, err);

@@ -12,8 +12,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "imager/epoch.h"
-#include "imager/readfile.h"
+#include "imager/util/epoch.h"
+#include "imager/util/readfile.h"
 #include "installer.h"
 
 int inst_report(struct im_error *err)
@@ -39,8 +39,8 @@ int inst_parse_disk_flag(int argc, char **argv, const char *verb, void (*usage)(
 		}
 		if (c != 'd')
 			return im_fail(err, IM_EXIT_INVALID,
-				       "%s: unknown or incomplete flag (see installer %s --help)", verb,
-				       verb);
+				       "%s: unknown or incomplete flag (see installer %s --help)",
+				       verb, verb);
 		*disk = optarg;
 	}
 	return 0;

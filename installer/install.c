@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "imager/cmdline.h"
-#include "imager/outfile.h"
+#include "imager/talos/cmdline.h"
+#include "imager/util/outfile.h"
 #include "installer.h"
 
 #ifdef __aarch64__

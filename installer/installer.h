@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "imager/error.h"
-#include "imager/install.h"
+#include "imager/util/error.h"
+#include "imager/install/install.h"
 
 int cmd_install(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);

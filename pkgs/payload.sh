@@ -258,7 +258,7 @@ elf_interp() { # ELF -> its PT_INTERP path
 	readelf -l "$1" | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p'
 }
 
-# Compiles installer/*.c and lib/*.c (into an archive, so only the members the installer
+# Compiles installer/*.c and lib/*/*.c (into an archive, so only the members the installer
 # uses are linked) for ARCH against SYSROOT, and links a stripped OUTFILE. Reproducible:
 # sources by absolute path but mapped away (-ffile-prefix-map), no debug info, no dates.
 build_installer() { # ARCH SYSROOT OUTFILE
@@ -279,7 +279,7 @@ build_installer() { # ARCH SYSROOT OUTFILE
 	# lib/profile_builtin.c .incbin's the profiles from the source tree (the path is not
 	# kept in the object); the installer is not built in a source tree and has no prefix
 	# but /usr, so its built-in asset folders are /usr/install/ARCH and below /usr/share.
-	(cd "$w/lib" && printf '%s\n' "$src"/lib/*.c | xargs -n 4 -P "$n" "$cc" "${cflags[@]}" \
+	(cd "$w/lib" && printf '%s\n' "$src"/lib/*/*.c | xargs -n 4 -P "$n" "$cc" "${cflags[@]}" \
 		-DIMAGER_SOURCE_DIR="\"$src\"" -c) || die 1 "$arch installer: $cc failed on lib/"
 	(cd "$w/installer" && printf '%s\n' "$src"/installer/*.c | xargs -n 4 -P "$n" "$cc" \
 		"${cflags[@]}" -DIMAGER_SOURCE_DIR='"/nonexistent"' -DIMAGER_PREFIX='"/usr"' -c) ||

@@ -47,6 +47,11 @@ run_tap() {
 }
 
 filter=${1:-}
+# Quick checks first: formatting, and the layers of lib/ (also from the built objects).
+if [ -z "$filter" ] || [[ lint == *"$filter"* ]]; then
+	run_tap "lint format" tests/lint/format.sh
+	run_tap "lint layers" python3 tests/lint/layers.py "$BUILD/obj"
+fi
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	[ -n "$filter" ] && [[ $t != *$filter* ]] && continue

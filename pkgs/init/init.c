@@ -36,7 +36,7 @@
  */
 #include "inflate.c"
 #include "meta.c"
-#include "../../lib/sha256.c" /* -I include: imager/sha256.h */
+#include "../../lib/util/sha256.c" /* -I include: imager/util/sha256.h */
 
 #define REPORT_PREFIX "IMAGER-REPORT "
 #define CMDLINE_MAX   4096 /* larger than any architecture's COMMAND_LINE_SIZE */

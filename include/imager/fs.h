@@ -1,0 +1,15 @@
+/* imager/fs: File trees and the filesystems and archives made from them: squashfs, newc cpio, FAT,
+ * ISO 9660, OCI layouts, tree inputs (folder, tar, squashfs, OCI). Layer 2 of 6: may include util
+ * (doc/architecture.md). */
+#ifndef IMAGER_FS_H
+#define IMAGER_FS_H
+
+#include "imager/fs/content.h"
+#include "imager/fs/cpio.h"
+#include "imager/fs/fat.h"
+#include "imager/fs/fstree.h"
+#include "imager/fs/iso.h"
+#include "imager/fs/oci.h"
+#include "imager/fs/squashfs.h"
+
+#endif

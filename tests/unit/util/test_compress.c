@@ -1,0 +1,126 @@
+/* Unit tests for lib/compress.c: each format decodes with the reference tool, xz uses the
+ * CRC32 check the kernel needs, and the thread count never changes the bytes. */
+#include "testutil.h"
+
+#include <fcntl.h>
+
+#include "imager/util/compress.h"
+
+/* Pseudo-random but compressible data, deterministic. */
+static unsigned char *make_data(size_t len)
+{
+	unsigned char *b = malloc(len);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (unsigned char)("abcdefgh"[(x >> 16) & 7] + ((i / 4096) & 1));
+	}
+	return b;
+}
+
+static void compress_to(const char *path, enum im_compress kind, int threads,
+			const unsigned char *data, size_t len)
+{
+	struct im_error err = {0};
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	struct im_cstream *s;
+	assert_int_equal(im_cstream_open(&s, kind, -1, threads, fd, &err), 0);
+	/* odd-sized pieces exercise the buffering */
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < 100003 ? len - off : 100003;
+		assert_int_equal(im_cstream_write(s, data + off, n, &err), 0);
+		off += n;
+	}
+	assert_int_equal(im_cstream_finish(s, &err), 0);
+	close(fd);
+}
+
+static const size_t LEN = 20u << 20; /* > two xz blocks of 8 MiB */
+
+static void roundtrip(enum im_compress kind, const char *decoder)
+{
+	char *d = tu_tmpdir();
+	unsigned char *data = make_data(LEN);
+	char raw[512], c1[512], c4[512];
+	snprintf(raw, sizeof(raw), "%s/raw", d);
+	snprintf(c1, sizeof(c1), "%s/c1", d);
+	snprintf(c4, sizeof(c4), "%s/c4", d);
+	FILE *f = fopen(raw, "wb");
+	assert_int_equal(fwrite(data, 1, LEN, f), LEN);
+	fclose(f);
+	compress_to(c1, kind, 1, data, LEN);
+	compress_to(c4, kind, 4, data, LEN);
+	assert_int_equal(tu_sh("cmp -s %s %s", c1, c4), 0);
+	assert_int_equal(tu_sh("%s < %s | cmp -s - %s", decoder, c1, raw), 0);
+	free(data);
+	tu_rmtree(d);
+	free(d);
+}
+
+static void test_xz(void **state)
+{
+	(void)state;
+	roundtrip(IM_COMPRESS_XZ, "xz -dc");
+	char *d = tu_tmpdir();
+	char p[512];
+	snprintf(p, sizeof(p), "%s/x.xz", d);
+	compress_to(p, IM_COMPRESS_XZ, 0, (const unsigned char *)"abc", 3);
+	/* xz file format 1.0.4 §2.1.1.2: stream flags 00 01 = CRC32 */
+	assert_int_equal(tu_sh("test \"$(od -An -tx1 -j6 -N2 %s | tr -d ' ')\" = 0001", p), 0);
+	assert_int_equal(tu_sh("xz --robot -lvv %s | grep -q CRC32", p), 0);
+	tu_rmtree(d);
+	free(d);
+}
+
+static void test_zstd(void **state)
+{
+	(void)state;
+	roundtrip(IM_COMPRESS_ZSTD, "zstd -dc");
+}
+
+static void test_gzip_header_fixed(void **state)
+{
+	(void)state;
+	roundtrip(IM_COMPRESS_GZIP, "gzip -dc");
+	char *d = tu_tmpdir();
+	char p[512];
+	snprintf(p, sizeof(p), "%s/x.gz", d);
+	compress_to(p, IM_COMPRESS_GZIP, 0, (const unsigned char *)"abc", 3);
+	/* RFC 1952 §2.3: ID1 ID2 CM FLG MTIME(4) XFL OS -> no name, mtime 0, OS 3 */
+	assert_int_equal(
+	    tu_sh("test \"$(od -An -tx1 -N10 %s | tr -d ' ')\" = 1f8b0800000000000203", p), 0);
+	tu_rmtree(d);
+	free(d);
+}
+
+static void test_none_and_names(void **state)
+{
+	(void)state;
+	char *d = tu_tmpdir();
+	char p[512];
+	snprintf(p, sizeof(p), "%s/plain", d);
+	compress_to(p, IM_COMPRESS_NONE, 0, (const unsigned char *)"abc", 3);
+	assert_int_equal(tu_sh("test \"$(cat %s)\" = abc", p), 0);
+	assert_int_equal(im_compress_from_name(".xz"), IM_COMPRESS_XZ);
+	assert_int_equal(im_compress_from_name("zstd"), IM_COMPRESS_ZSTD);
+	assert_int_equal(im_compress_from_name(".zst"), IM_COMPRESS_ZSTD);
+	assert_int_equal(im_compress_from_name("gz"), IM_COMPRESS_GZIP);
+	assert_int_equal(im_compress_from_name("raw"), IM_COMPRESS_NONE);
+	assert_int_equal(im_compress_from_name("lz4"), -1);
+	assert_string_equal(im_compress_suffix(IM_COMPRESS_ZSTD), ".zst");
+	assert_string_equal(im_compress_suffix(IM_COMPRESS_NONE), "");
+	tu_rmtree(d);
+	free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_xz),
+	    cmocka_unit_test(test_zstd),
+	    cmocka_unit_test(test_gzip_header_fixed),
+	    cmocka_unit_test(test_none_and_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
