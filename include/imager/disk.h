@@ -1,7 +1,7 @@
 /* imager/disk: Disk-level formats: GPT, BIOS boot (boot.img/core.img), the META partition (Talos
  * ADV). Layer 4 of 6: may include util, fs, efi (doc/architecture.md). */
-#ifndef IMAGER_DISK_H
-#define IMAGER_DISK_H
+#ifndef IMAGER_LAYER_DISK_H
+#define IMAGER_LAYER_DISK_H
 
 #include "imager/disk/biosboot.h"
 #include "imager/disk/gpt.h"

@@ -1,8 +1,8 @@
 /* imager/efi: EFI binaries and Secure Boot: PE/COFF, Authenticode, PCR 11 prediction and policy,
  * EFI signature lists and variables, keys, UKI assembly. Layer 3 of 6: may include util, fs
  * (doc/architecture.md). */
-#ifndef IMAGER_EFI_H
-#define IMAGER_EFI_H
+#ifndef IMAGER_LAYER_EFI_H
+#define IMAGER_LAYER_EFI_H
 
 #include "imager/efi/authenticode.h"
 #include "imager/efi/efivar.h"

@@ -1,8 +1,8 @@
 /* imager/fs: File trees and the filesystems and archives made from them: squashfs, newc cpio, FAT,
  * ISO 9660, OCI layouts, tree inputs (folder, tar, squashfs, OCI). Layer 2 of 6: may include util
  * (doc/architecture.md). */
-#ifndef IMAGER_FS_H
-#define IMAGER_FS_H
+#ifndef IMAGER_LAYER_FS_H
+#define IMAGER_LAYER_FS_H
 
 #include "imager/fs/content.h"
 #include "imager/fs/cpio.h"

@@ -1,7 +1,7 @@
 /* imager/talos: Talos semantics: profiles, the kernel command line, system extensions, board
  * overlays. Layer 6 of 6: may include util, fs, efi, disk, install (doc/architecture.md). */
-#ifndef IMAGER_TALOS_H
-#define IMAGER_TALOS_H
+#ifndef IMAGER_LAYER_TALOS_H
+#define IMAGER_LAYER_TALOS_H
 
 #include "imager/talos/cmdline.h"
 #include "imager/talos/extension.h"

@@ -1,8 +1,8 @@
 /* imager/util: Shared groundwork: errors and exit codes, temp-file outputs, SOURCE_DATE_EPOCH,
  * hashing, base64, semver, YAML trees, progress, thread counts, compression streams. Layer 1 of 6:
  * may include nothing (doc/architecture.md). */
-#ifndef IMAGER_UTIL_H
-#define IMAGER_UTIL_H
+#ifndef IMAGER_LAYER_UTIL_H
+#define IMAGER_LAYER_UTIL_H
 
 #include "imager/util/base64.h"
 #include "imager/util/compress.h"
