@@ -49,6 +49,8 @@ $(BUILD)/san/%.o: %.c $(HEADERS)
 
 # The built-in profiles are embedded with .incbin: rebuild when one changes.
 $(BUILD)/obj/lib/talos/profile_builtin.o $(BUILD)/san/lib/talos/profile_builtin.o: $(wildcard profiles/*.yaml)
+# So are the kernel-config/ fragments.
+$(BUILD)/obj/lib/talos/kfrag_builtin.o $(BUILD)/san/lib/talos/kfrag_builtin.o: $(wildcard kernel-config/*.config)
 
 $(BUILD)/libimager.a: $(LIB_OBJS)
 	@rm -f $@
@@ -115,6 +117,8 @@ install: all
 	@for d in include/imager/*/; do g=$$(basename $$d); \
 		install -d $(DESTDIR)$(PREFIX)/include/imager/$$g && \
 		install -m 0644 $$d*.h $(DESTDIR)$(PREFIX)/include/imager/$$g/ || exit 1; done
+	install -d $(DESTDIR)$(PREFIX)/share/imager/kernel-config
+	install -m 0644 kernel-config/*.config $(DESTDIR)$(PREFIX)/share/imager/kernel-config/
 	@for a in $(ARCHES); do if [ -d $(OUT)/install/$$a ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/imager/install; \
 		cp -R $(OUT)/install/$$a $(DESTDIR)$(PREFIX)/share/imager/install/; fi; done

@@ -25,6 +25,7 @@ enum {
 	OPT_TAR,
 	OPT_INPUTS,
 	OPT_SB_KEYS,
+	OPT_STRICT_KERNEL,
 };
 
 static const struct option opts[] = {
@@ -42,6 +43,7 @@ static const struct option opts[] = {
     {"tar-to-stdout", no_argument, NULL, OPT_TAR},
     {"inputs", required_argument, NULL, OPT_INPUTS},
     {"secureboot-keys", required_argument, NULL, OPT_SB_KEYS},
+    {"strict-kernel", no_argument, NULL, OPT_STRICT_KERNEL},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -68,6 +70,8 @@ static void usage(FILE *f)
 	    "payload)\n"
 	    "  --secureboot-keys DIR        uki-signing-key.pem, uki-signing-cert.pem,\n"
 	    "                               pcr-signing-key.pem (imager keys makes them)\n"
+	    "  --strict-kernel              refuse a kernel that lacks a required option of\n"
+	    "                               kernel-config/ (default: one warning line each)\n"
 	    "  -q, --quiet                  do not print the effective profile\n",
 	    f);
 }
@@ -123,7 +127,7 @@ static const char *flag_path(int opt)
 
 struct build_args {
 	const char *out_dir, *inputs, *keys;
-	int quiet;
+	int quiet, strict_kernel;
 };
 
 /* Flags are applied in command-line order after the profile is loaded, so the profile
@@ -148,6 +152,8 @@ static int apply_flags(int argc, char **argv, struct im_profile *p, struct build
 			a->keys = optarg;
 		else if (c == 'q')
 			a->quiet = 1;
+		else if (c == OPT_STRICT_KERNEL)
+			a->strict_kernel = 1;
 		else if (c == OPT_TAR)
 			rc =
 			    im_fail(err, IM_EXIT_UNSUPPORTED, "--tar-to-stdout: not supported yet");
@@ -228,7 +234,7 @@ int imager_cmd_build(int argc, char **argv)
 		goto fail;
 	if (!a.quiet)
 		im_profile_dump(p, stderr);
-	if (im_plan_init(&pl, p, a.inputs, a.keys, a.out_dir, &err) < 0)
+	if (im_plan_init(&pl, p, a.inputs, a.keys, a.out_dir, a.strict_kernel, &err) < 0)
 		goto fail;
 	pl.quiet = a.quiet;
 	if (build(&pl, &err) < 0)

@@ -9,25 +9,11 @@
 #include <string.h>
 
 #include "commands.h"
+#include "json.h"
 #include "imager/efi/authenticode.h"
 #include "imager/efi/pcr.h"
 #include "imager/efi/pe.h"
 #include "imager/util/readfile.h"
-
-static void json_str(FILE *f, const char *s, size_t n)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
 
 static void hex(char *out, const uint8_t *d, size_t n)
 {
@@ -64,7 +50,7 @@ static void print_text(FILE *f, const struct im_pe *pe, const char *name, int js
 		return;
 	if (json) {
 		fprintf(f, ",\n  \"%s\": ", name + 1);
-		json_str(f, t, strlen(t));
+		imager_json_str(f, t, strlen(t));
 	} else {
 		fprintf(f, "%s:\n%s\n", name, t);
 	}
@@ -173,7 +159,7 @@ int imager_cmd_inspect(int argc, char **argv)
 	char *signer = signer_subject(buf, len);
 	if (json) {
 		fputs("{\n  \"file\": ", stdout);
-		json_str(stdout, path, strlen(path));
+		imager_json_str(stdout, path, strlen(path));
 		fprintf(stdout, ",\n  \"arch\": \"%s\",\n",
 			im_pe_arch(&pe) ? im_pe_arch(&pe) : "unknown");
 	} else {
@@ -187,7 +173,7 @@ int imager_cmd_inspect(int argc, char **argv)
 	if (json) {
 		fputs(",\n  \"signer\": ", stdout);
 		if (signer)
-			json_str(stdout, signer, strlen(signer));
+			imager_json_str(stdout, signer, strlen(signer));
 		else
 			fputs("null", stdout);
 		fputs("\n}\n", stdout);

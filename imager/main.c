@@ -12,6 +12,8 @@ static void usage(FILE *f)
 	      "       imager profiles              list the built-in profiles\n"
 	      "       imager meta encode|decode    META values (see imager meta --help)\n"
 	      "       imager inspect FILE          what a UKI / EFI binary holds (--json)\n"
+	      "       imager kernel-check [KERNEL|CONFIG]  kernel options vs kernel-config/ "
+	      "(--json)\n"
 	      "       imager keys --output DIR     Secure Boot keys (see imager keys --help)\n"
 	      "       imager sign --key K --cert C IN OUT   Authenticode-sign an EFI binary\n"
 	      "       imager mksquashfs DIR OUT    pack a folder as a reproducible squashfs\n"
@@ -31,6 +33,7 @@ static const struct verb verbs[] = {
     {"meta", imager_cmd_meta},
     {"profiles", imager_cmd_profiles},
     {"inspect", imager_cmd_inspect},
+    {"kernel-check", imager_cmd_kernel_check},
     {"keys", imager_cmd_keys},
     {"sign", imager_cmd_sign},
 };

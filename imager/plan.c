@@ -19,36 +19,37 @@ static int is_dir(const char *p)
 
 /* DESIGN §3: --inputs, else $IMAGER_INPUTS, else out/install/<arch>/ of the source tree
  * the binary was built in, else $(PREFIX)/share/imager/install/<arch>/. */
-static int find_inputs(struct im_plan *pl, const char *flag, struct im_error *err)
+int im_plan_find_inputs(const char *arch, const char *flag, char **dir, struct im_error *err)
 {
 	const char *env = getenv("IMAGER_INPUTS");
 	char *c = NULL;
+	*dir = NULL;
 	if (flag || (env && *env)) {
 		const char *d = flag ? flag : env;
 		if (!is_dir(d))
 			return im_fail(err, IM_EXIT_MISSING, "%s: inputs folder not found (%s)", d,
 				       flag ? "--inputs" : "$IMAGER_INPUTS");
-		pl->inputs = strdup(d);
-		return pl->inputs ? 0 : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+		*dir = strdup(d);
+		return *dir ? 0 : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	}
-	if (asprintf(&c, "%s/out/install/%s", IMAGER_SOURCE_DIR, pl->arch) < 0)
+	if (asprintf(&c, "%s/out/install/%s", IMAGER_SOURCE_DIR, arch) < 0)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	if (is_dir(c)) {
-		pl->inputs = c;
+		*dir = c;
 		return 0;
 	}
 	free(c);
-	if (asprintf(&c, "%s/share/imager/install/%s", IMAGER_PREFIX, pl->arch) < 0)
+	if (asprintf(&c, "%s/share/imager/install/%s", IMAGER_PREFIX, arch) < 0)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	if (is_dir(c)) {
-		pl->inputs = c;
+		*dir = c;
 		return 0;
 	}
 	im_fail(
 	    err, IM_EXIT_MISSING,
 	    "no inputs folder for %s: give --inputs DIR or $IMAGER_INPUTS, or run 'make payload' "
 	    "(looked in %s/out/install/%s and %s)",
-	    pl->arch, IMAGER_SOURCE_DIR, pl->arch, c);
+	    arch, IMAGER_SOURCE_DIR, arch, c);
 	free(c);
 	return -1;
 }
@@ -215,7 +216,7 @@ static int load_overlay(struct im_plan *pl, struct im_error *err)
 }
 
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
-		 const char *keys_dir, const char *out_dir, struct im_error *err)
+		 const char *keys_dir, const char *out_dir, int strict_kernel, struct im_error *err)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->p = p;
@@ -230,10 +231,11 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		return make_out_dir(out_dir, err); /* needs no input file */
 	if (p->secureboot && resolve_keys(pl, keys_dir, err) < 0)
 		return -1;
-	if (find_inputs(pl, inputs_flag, err) < 0 ||
+	if (im_plan_find_inputs(pl->arch, inputs_flag, &pl->inputs, err) < 0 ||
 	    im_plan_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
 	    im_plan_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
-			  err) < 0)
+			  err) < 0 ||
+	    im_plan_check_kernel(pl, strict_kernel, err) < 0)
 		return -1;
 	return make_out_dir(out_dir, err) < 0 ? -1 : apply_extensions(pl, err);
 }

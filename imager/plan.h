@@ -26,11 +26,24 @@ struct im_plan {
 	int quiet;
 };
 
-/* Resolve the inputs folder, the input files and the command line. `inputs_flag` is
- * --inputs (may be NULL). */
+/* Resolve the inputs folder, the input files and the command line, and check the kernel
+ * (im_plan_check_kernel) before anything is written. `inputs_flag` is --inputs (may be
+ * NULL); `strict_kernel` is --strict-kernel. */
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
-		 const char *keys_dir, const char *out_dir, struct im_error *err);
+		 const char *keys_dir, const char *out_dir, int strict_kernel,
+		 struct im_error *err);
 void im_plan_free(struct im_plan *pl);
+
+/* The inputs folder for `arch` (DESIGN §3); `flag` is --inputs (may be NULL). *dir is
+ * malloc'd. */
+int im_plan_find_inputs(const char *arch, const char *flag, char **dir, struct im_error *err);
+
+/* Check the kernel's configuration, when it is known (the inputs folder's config for its
+ * own kernel, else the kernel's embedded IKCONFIG), against the fragments of kernel-config/
+ * the output needs (secureboot.config for Secure Boot profiles). A failing required
+ * option is one warning line on stderr each; with `strict` it is an error instead
+ * (IM_EXIT_INVALID, one line naming every option). (kernel_check.c) */
+int im_plan_check_kernel(const struct im_plan *pl, int strict, struct im_error *err);
 
 /* An input the profile names (`given`), else <inputs>/<name>; it must be readable
  * (IM_EXIT_MISSING: "<path> (<what>): <reason>"). *out is malloc'd, also on failure. */

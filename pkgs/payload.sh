@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare the default inputs (DESIGN.md §3, §8) from Debian packages:
-#   $OUT/install/<arch>/{vmlinuz,initramfs.xz,systemd-stub.efi,systemd-boot.efi,grub/,dtb/,u-boot/}
+#   $OUT/install/<arch>/{vmlinuz,config,initramfs.xz,systemd-stub.efi,systemd-boot.efi,grub/,dtb/,u-boot/}
 # Packages are cached in $CACHE/debs (a warm cache downloads nothing) and recorded in
 # $CACHE/payload.manifest (package version arch sha256). This is the one place where
 # Debian tools (apt-get, dpkg-deb, depmod, modprobe, grub-mkimage, gcc, readelf) may run.
@@ -417,6 +417,10 @@ prepare_arch() { # ARCH
 	mkdir -p "$dest"
 	log "$arch: kernel $krel"
 	cp "$kdir/boot/vmlinuz-$krel" "$dest/vmlinuz"
+	# Debian's kernels have no CONFIG_IKCONFIG: their .config is read from here by
+	# `imager kernel-check` and the builds' kernel check (kernel-config/).
+	need_input "$kdir/boot/config-$krel" "the kernel's .config (linux-image package)"
+	cp "$kdir/boot/config-$krel" "$dest/config"
 	echo "$krel" >"$dest/kernel.release"
 	build_initramfs "$arch" "$kdir" "$krel" "$dest/initramfs.xz"
 	copy_sdboot "$arch" "$dest"
