@@ -42,7 +42,7 @@ expect_fail "payload: missing init source" 5 "^payload: $T/init.c: missing input
 check "payload: no temporary folders left" sh -c "! ls -A '$T/pout/install' | grep -q ."
 
 # A flag getopt refuses is one line of ours (getopt's own message is off), exit 2.
-for v in inspect "sign x" mksquashfs mkinitramfs keys "meta decode" metal; do
+for v in inspect "sign x" mksquashfs mkinitramfs keys "meta decode" kernel-check metal; do
 	expect_fail "imager $v: unknown flag is one line" 2 "^imager: .*--bogus" "" "$IMAGER" $v --bogus
 done
 for v in install upgrade commit rollback status "meta get"; do

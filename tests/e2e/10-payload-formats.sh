@@ -51,9 +51,12 @@ installer_checks() { # ARCH
 
 for arch in amd64 arm64; do
 	d="$INSTALL/$arch"
-	for f in vmlinuz initramfs.xz systemd-stub.efi systemd-boot.efi kernel.release; do
+	for f in vmlinuz config initramfs.xz systemd-stub.efi systemd-boot.efi kernel.release; do
 		check "$arch: inputs folder has $f" test -s "$d/$f"
 	done
+	krel=$(cat "$d/kernel.release")
+	check "$arch: config is the linux-image package's boot/config-$krel" \
+		cmp "$d/config" $(compgen -G "$OUT/cache/extract/linux-image-${krel}_*/boot/config-$krel" | head -n1)
 	if [ $arch = amd64 ]; then
 		for f in boot.img boot_hybrid.img core.img eltorito.img grubx64.efi; do
 			check "$arch: GRUB image grub/$f" test -s "$d/grub/$f"
