@@ -29,6 +29,26 @@ int imager_kc_load(const char *path, struct im_kconfig *kc, struct kc_source *sr
 	return r;
 }
 
+const char *imager_kc_arch(const struct im_kconfig *kc)
+{
+	const char *x = im_kconfig_get(kc, "X86_64"), *a = im_kconfig_get(kc, "ARM64");
+	if (x && !strcmp(x, "y"))
+		return "amd64";
+	if (a && !strcmp(a, "y"))
+		return "arm64";
+	return NULL;
+}
+
+int imager_kc_check_arch(const struct im_kconfig *kc, const struct kc_source *src, const char *arch,
+			 const char *flag, struct im_error *err)
+{
+	const char *have = imager_kc_arch(kc);
+	if (!have || !strcmp(have, arch))
+		return 0;
+	return im_fail(err, IM_EXIT_INVALID, "%s: the configuration of an %s kernel, not %s (%s)",
+		       src->path, have, arch, flag);
+}
+
 /* Kinds that ship the kernel (the others never boot it). */
 static int ships_kernel(enum im_prof_kind k)
 {
@@ -86,6 +106,8 @@ int im_plan_check_kernel(const struct im_plan *pl, int strict, struct im_error *
 	if (!ships_kernel(pl->p->output.kind))
 		return 0;
 	int r = build_config(pl, &kc, &src, &e);
+	if (r == 0 && imager_kc_check_arch(&kc, &src, pl->arch, "the profile's arch", &e) < 0)
+		r = -1;
 	if (r == 0 && im_kfrags_for(pl->arch, pl->p->secureboot, &frags, &nf, &e) == 0 &&
 	    im_kcheck_run(&kc, frags, nf, &c, &e) == 0 && c.n_required) {
 		if (strict) {

@@ -20,4 +20,12 @@ int imager_kc_load(const char *path, struct im_kconfig *kc, struct kc_source *sr
  * naming --config FILE. Returns -1. */
 int imager_kc_no_config(const char *path, const char *format, struct im_error *err);
 
+/* The arch a .config was made for ("amd64" for CONFIG_X86_64=y, "arm64" for
+ * CONFIG_ARM64=y), NULL when it says neither. */
+const char *imager_kc_arch(const struct im_kconfig *kc);
+
+/* A configuration for another arch than `arch`: IM_EXIT_INVALID naming both (-1). */
+int imager_kc_check_arch(const struct im_kconfig *kc, const struct kc_source *src, const char *arch,
+			 const char *flag, struct im_error *err);
+
 #endif

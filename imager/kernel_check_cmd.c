@@ -21,7 +21,8 @@ static void usage(FILE *f)
 	      "  KERNEL|CONFIG        a kernel image (its embedded IKCONFIG) or a .config file\n"
 	      "                       (default: the inputs folder's vmlinuz, else its config)\n"
 	      "  --config FILE        the kernel's .config (for kernels without CONFIG_IKCONFIG)\n"
-	      "  --arch amd64|arm64   the fragments of this arch (default: the profile's, amd64)\n"
+	      "  --arch amd64|arm64   the fragments of this arch (default: the profile's, else\n"
+	      "                       the configuration's own, CONFIG_X86_64 / CONFIG_ARM64)\n"
 	      "  --profile P          check what P's outputs need: its arch, and\n"
 	      "                       secureboot.config only for a Secure Boot profile\n"
 	      "                       (default: every fragment, secureboot.config included)\n"
@@ -194,11 +195,12 @@ static int parse_args(int argc, char **argv, struct kc_args *a)
 	return 0;
 }
 
-/* --profile: arch and secureboot from the profile; --arch wins over the profile's arch. */
+/* --profile: arch and secureboot from the profile; --arch wins over the profile's arch.
+ * *arch stays NULL when neither names one (the configuration then says). */
 static int resolve_profile(struct kc_args *a, const char **arch, int *secureboot,
 			   struct im_error *err)
 {
-	*arch = a->arch ? a->arch : "amd64";
+	*arch = a->arch;
 	*secureboot = 1;
 	if (!a->profile)
 		return 0;
@@ -226,15 +228,22 @@ int imager_cmd_kernel_check(int argc, char **argv)
 	int secureboot, r = parse_args(argc, argv, &a);
 	if (r != 0)
 		return r > 0 ? 0 : IM_EXIT_INVALID;
-	if (resolve_profile(&a, &arch, &secureboot, &err) < 0 ||
-	    im_kfrags_for(arch, secureboot, &frags, &nf, &err) < 0)
+	if (resolve_profile(&a, &arch, &secureboot, &err) < 0)
 		goto fail;
 	const char *path = a.config ? a.config : a.target;
 	r = path ? imager_kc_load(path, &kc, &src, &err)
-		 : load_inputs(arch, a.inputs, &kc, &src, &err);
+		 : load_inputs(arch ? arch : "amd64", a.inputs, &kc, &src, &err);
 	if (r == 1)
 		imager_kc_no_config(path, src.format, &err);
-	if (r != 0 || im_kcheck_run(&kc, frags, nf, &c, &err) < 0)
+	if (r != 0)
+		goto fail;
+	/* Without --arch/--profile the configuration's own arch picks the fragments. */
+	if (!arch)
+		arch = imager_kc_arch(&kc) ? imager_kc_arch(&kc) : "amd64";
+	else if (imager_kc_check_arch(&kc, &src, arch, a.arch ? "--arch" : "--profile", &err) < 0)
+		goto fail;
+	if (im_kfrags_for(arch, secureboot, &frags, &nf, &err) < 0 ||
+	    im_kcheck_run(&kc, frags, nf, &c, &err) < 0)
 		goto fail;
 	if (a.json)
 		print_json(&c, &src, arch, a.profile, secureboot, frags, nf);

@@ -79,6 +79,13 @@ for arch in amd64 arm64; do
 		"" "$IMAGER" kernel-check --arch "$arch" "$INSTALL/$arch/vmlinuz"
 done
 
+"$IMAGER" kernel-check "$INSTALL/arm64/config" >"$T/auto.txt" 2>&1
+check "without --arch: the configuration's own arch (arm64)" \
+	grep -q "^kernel-check: $INSTALL/arm64/config (.config), arch arm64, .* arm64.config" "$T/auto.txt"
+expect_fail "--arch amd64 on an arm64 configuration: exit 2, one line" 2 \
+	"^imager: $INSTALL/arm64/config: the configuration of an arm64 kernel, not amd64 \(--arch\)$" \
+	"" "$IMAGER" kernel-check --arch amd64 "$INSTALL/arm64/config"
+
 # --- broken configurations ----------------------------------------------------------------
 grep -v '^CONFIG_OVERLAY_FS=' "$INSTALL/amd64/config" >"$T/no-overlay.config"
 sed 's/^CONFIG_SQUASHFS_ZSTD=y$/CONFIG_SQUASHFS_ZSTD=n/' "$INSTALL/amd64/config" >"$T/no-zstd.config"
@@ -111,6 +118,13 @@ cp "$T/no-zstd.config" "$T/in/config"
 expect_fail "--strict-kernel (iso): SQUASHFS_ZSTD=n refused, nothing left" 2 \
 	"^imager: --strict-kernel: .* CONFIG_SQUASHFS_ZSTD is off, needs y \(base.config" \
 	"$T/o3/*" "$IMAGER" iso --inputs "$T/in" -o "$T/o3" --quiet --strict-kernel
+cp "$INSTALL/arm64/config" "$T/in/config"
+"$IMAGER" metal --output-kind kernel --inputs "$T/in" -o "$T/o7" --quiet 2>"$T/arch.err"
+expect_eq "build with another arch's config: one warning, the check skipped" \
+	"$?:$(grep -c . "$T/arch.err"):$(grep -c '^imager: warning: kernel check skipped: .*config: the configuration of an arm64 kernel, not amd64' "$T/arch.err")" "0:1:1"
+expect_fail "--strict-kernel with another arch's config: exit 2, nothing left" 2 \
+	"^imager: --strict-kernel: $T/in/config: the configuration of an arm64 kernel, not amd64" \
+	"$T/o8/*" "$IMAGER" metal --output-kind kernel --inputs "$T/in" -o "$T/o8" --quiet --strict-kernel
 "$IMAGER" metal --output-kind cmdline -o "$T/o4" --quiet --strict-kernel --inputs "$T/in" 2>"$T/cmdline.err"
 expect_eq "cmdline (no kernel in it): not checked" "$?:$(grep -c . "$T/cmdline.err")" "0:0"
 
