@@ -212,10 +212,16 @@ int im_install_loader_conf(char *out, const char *name, char slot, int trial, co
 	return 0;
 }
 
-/* META, copy 1 then copy 2 (meta.h layout), so that a torn write leaves one valid copy. */
-int im_install_meta_put(int fd, const char *what, uint64_t off, const struct im_meta *m,
-			struct im_error *err)
+/* META, copy 1 then copy 2 (meta.h layout), so that a torn write leaves one valid copy.
+ * The whole image must fit the partition (one partitioned by someone else may be
+ * smaller): never write into the partition after it. */
+int im_install_meta_put(int fd, const char *what, uint64_t off, uint64_t size,
+			const struct im_meta *m, struct im_error *err)
 {
+	if (size < IM_META_IMAGE_SIZE)
+		return im_fail(err, IM_EXIT_INSTALL,
+			       "%s: META partition of %llu bytes, expected at least %d", what,
+			       (unsigned long long)size, IM_META_IMAGE_SIZE);
 	uint8_t *buf = malloc(IM_META_IMAGE_SIZE);
 	int rc = -1;
 	if (!buf)
@@ -527,7 +533,7 @@ static int write_parts(struct inst *in, struct im_error *err)
 	    im_biosboot_install_gpt(in->fd, in->what, &in->d, in->a->grub_dir, err) < 0)
 		return -1;
 	return im_install_meta_put(in->fd, in->what, part(in, "META")->start,
-				   o->meta ? o->meta : &empty, err);
+				   part(in, "META")->size, o->meta ? o->meta : &empty, err);
 }
 
 static int format_data_parts(struct inst *in, struct im_error *err)
@@ -623,7 +629,7 @@ int im_install_meta_write(int fd, const char *what, const struct im_meta *m, str
 	if (im_gpt_read(fd, what, 0, &d, err) < 0)
 		return -1;
 	const struct im_gpt_entry *p = im_gpt_find(&d, "META");
-	int rc = p ? im_install_meta_put(fd, what, p->start, m, err)
+	int rc = p ? im_install_meta_put(fd, what, p->start, p->size, m, err)
 		   : im_fail(err, IM_EXIT_INSTALL, "%s: no META partition", what);
 	im_gpt_disk_free(&d);
 	return rc;

@@ -168,7 +168,7 @@ static int open_disk(struct disk *k, int fd, const char *what, int64_t epoch, st
 		return im_fail(err, IM_EXIT_INSTALL,
 			       "%s: not an installed disk (no EFI or META partition)", what);
 	}
-	if (im_fatfs_open(&k->fs, fd, what, k->esp->start, epoch, err) < 0 ||
+	if (im_fatfs_open(&k->fs, fd, what, k->esp->start, k->esp->size, epoch, err) < 0 ||
 	    load_state(k, err) < 0) {
 		close_disk(k);
 		return -1;
@@ -303,7 +303,8 @@ static int meta_set_previous(struct disk *k, char prev, struct im_error *err)
 		else
 			im_meta_delete(&m, IM_META_TAG_UPGRADE);
 		if (rc == 0)
-			rc = im_install_meta_put(k->fd, k->what, k->meta->start, &m, err);
+			rc = im_install_meta_put(k->fd, k->what, k->meta->start, k->meta->size, &m,
+						 err);
 	}
 	im_meta_free(&m);
 	return rc;
@@ -486,7 +487,8 @@ static int boot_record(struct disk *k, char slot, struct im_slot_info *si, struc
 	struct im_fat_dirent e;
 	uint8_t *buf;
 	size_t len;
-	if (im_fatfs_open(&fs, k->fd, k->what, k->boot[slot - 'A']->start, 0, err) < 0)
+	if (im_fatfs_open(&fs, k->fd, k->what, k->boot[slot - 'A']->start,
+			  k->boot[slot - 'A']->size, 0, err) < 0)
 		return -1;
 	int r = im_fatfs_lookup(&fs, "os-release", &e, err);
 	if (r > 0 && (r = im_fatfs_read(&fs, &e, &buf, &len, err)) == 0) {

@@ -29,6 +29,7 @@
 #define EOC16	       0xFFFFu
 #define FSI_FREE       488 /* spec §5: FSI_Free_Count */
 #define DATA_CHUNK     (1024 * 1024)
+#define LFN_MAX_UNITS  255 /* spec §7: a long name has at most 255 characters */
 
 unsigned im_install_fault_at;
 unsigned im_install_writes;
@@ -72,9 +73,26 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, v >> 16);
 }
 
+/* Is [off, off + len) (bytes from the filesystem start) inside the partition? */
+static bool in_part(const struct im_fatfs *fs, uint64_t off, size_t len)
+{
+	return off <= fs->size && len <= fs->size - off;
+}
+
+static int outside(struct im_fatfs *fs, const char *op, uint64_t off, size_t len,
+		   struct im_error *err)
+{
+	return im_fail(err, IM_EXIT_INVALID,
+		       "%s: FAT filesystem %s %zu bytes at offset %llu, past the end of its "
+		       "%llu-byte partition",
+		       fs->what, op, len, (unsigned long long)off, (unsigned long long)fs->size);
+}
+
 static int pread_all(struct im_fatfs *fs, void *buf, size_t len, uint64_t off, struct im_error *err)
 {
 	uint8_t *p = buf;
+	if (!in_part(fs, off, len))
+		return outside(fs, "reads", off, len, err);
 	off += fs->off;
 	while (len) {
 		ssize_t n = pread(fs->fd, p, len, (off_t)off);
@@ -93,9 +111,13 @@ static int pread_all(struct im_fatfs *fs, void *buf, size_t len, uint64_t off, s
 	return 0;
 }
 
+/* Every write of the editor goes through here: bounded by the partition, whatever the
+ * BPB claims (a FAT copy or a cluster past the end would land in the next partition). */
 int im_fat_pwrite(struct im_fatfs *fs, const void *buf, size_t len, uint64_t off,
 		  struct im_error *err)
 {
+	if (!in_part(fs, off, len))
+		return outside(fs, "writes", off, len, err);
 	return im_install_pwrite(fs->fd, buf, len, fs->off + off, fs->what, err);
 }
 
@@ -126,6 +148,11 @@ static int parse_bpb(struct im_fatfs *fs, const uint8_t *b, struct im_error *err
 	uint64_t meta = rsvd + (uint64_t)fs->nfats * fatsz + root_secs;
 	if (meta >= tot)
 		return bad(fs, "no data area", err);
+	if ((uint64_t)tot * ss > fs->size)
+		return im_fail(err, IM_EXIT_INVALID,
+			       "%s: FAT filesystem of %llu bytes (BPB) in a %llu-byte partition",
+			       fs->what, (unsigned long long)tot * ss,
+			       (unsigned long long)fs->size);
 	fs->nclus = (uint32_t)((tot - meta) / spc);
 	if (fs->nclus < FAT16_MIN)
 		return bad(fs, "FAT12", err);
@@ -173,14 +200,15 @@ static void dos_time(struct im_fatfs *fs, int64_t mtime)
 	fs->time = (uint16_t)((tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
 }
 
-int im_fatfs_open(struct im_fatfs *fs, int fd, const char *what, uint64_t off, int64_t mtime,
-		  struct im_error *err)
+int im_fatfs_open(struct im_fatfs *fs, int fd, const char *what, uint64_t off, uint64_t size,
+		  int64_t mtime, struct im_error *err)
 {
 	uint8_t b[512];
 	memset(fs, 0, sizeof(*fs));
 	fs->fd = fd;
 	fs->what = what;
 	fs->off = off;
+	fs->size = size;
 	dos_time(fs, mtime);
 	if (pread_all(fs, b, sizeof(b), 0, err) < 0 || parse_bpb(fs, b, err) < 0 ||
 	    load_fat(fs, err) < 0) {
@@ -429,10 +457,11 @@ int im_fat_to_utf16(const char *s, uint16_t out[256])
 	return n;
 }
 
+/* At most LFN_MAX_UNITS units: 3 bytes each + NUL fit im_fat_dirent.name. */
 static void from_utf16(const uint16_t *u, size_t n, char *out)
 {
 	char *o = out;
-	for (size_t i = 0; i < n && u[i]; i++) {
+	for (size_t i = 0; i < n && i < LFN_MAX_UNITS && u[i]; i++) {
 		uint16_t c = u[i];
 		if (c < 0x80) {
 			*o++ = (char)c;
@@ -485,6 +514,8 @@ int im_fat_dir_load(struct im_fatfs *fs, uint32_t first, struct im_fat_dir *d, s
 	}
 	if (im_fat_chain(fs, first, &d->clus, &d->nclus, err) < 0)
 		return -1;
+	if (!d->nclus) /* first cluster end-of-chain: nothing to read, nowhere to grow from */
+		return bad(fs, "folder without clusters", err);
 	d->n = d->nclus * fs->cb / DIRENT;
 	if (!(d->b = malloc(d->nclus * fs->cb)))
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
@@ -550,6 +581,15 @@ static void lfn_take(struct lfn *l, const uint8_t *e, size_t i)
 	l->expect = ord - 1;
 }
 
+/* Units of the assembled name; more than 255 (20 entries hold 260) is not a long name. */
+static size_t lfn_units(const struct lfn *l)
+{
+	size_t n = 0;
+	while (n < sizeof(l->u) / 2 && l->u[n])
+		n++;
+	return n;
+}
+
 /* Every entry (not ".", "..", the label or free ones); stops when fn returns non-zero. */
 int im_fat_dir_scan(const struct im_fat_dir *d, im_fat_dirent_fn fn, void *ctx)
 {
@@ -566,7 +606,8 @@ int im_fat_dir_scan(const struct im_fat_dir *d, im_fat_dirent_fn fn, void *ctx)
 			lfn_take(&l, e, i);
 			continue;
 		}
-		bool have = l.valid && l.expect == 0 && l.sum == im_fat_lfn_checksum(e);
+		bool have = l.valid && l.expect == 0 && l.sum == im_fat_lfn_checksum(e) &&
+			    lfn_units(&l) <= LFN_MAX_UNITS;
 		l.valid = false;
 		if ((e[11] & ATTR_VOLUME_ID) || e[0] == '.')
 			continue;
@@ -674,6 +715,7 @@ int im_fat_dir_open(struct im_fatfs *fs, const char *path, struct im_fat_dir *d,
 		    struct im_error *err)
 {
 	struct im_fat_dirent e;
+	memset(d, 0, sizeof(*d)); /* callers free d whether or not this succeeds */
 	int r = im_fatfs_lookup(fs, path, &e, err);
 	if (r < 0)
 		return -1;
@@ -705,7 +747,13 @@ int im_fatfs_list(struct im_fatfs *fs, const char *dir, struct im_fat_dirent **o
 int im_fatfs_read(struct im_fatfs *fs, const struct im_fat_dirent *e, uint8_t **buf, size_t *len,
 		  struct im_error *err)
 {
-	struct io io = {malloc(e->size + 1), e->size, 0};
+	/* size + 1 in size_t (a 32-bit size of 0xFFFFFFFF wrapped to malloc(0)); a file
+	 * larger than its filesystem's data area or IM_FAT_READ_MAX is not read at all */
+	if (e->size > IM_FAT_READ_MAX || (uint64_t)e->size > (uint64_t)fs->nclus * fs->cb)
+		return im_fail(err, IM_EXIT_INVALID,
+			       "%s: %s: %u bytes, more than the %u-byte limit or its filesystem",
+			       fs->what, e->name, e->size, IM_FAT_READ_MAX);
+	struct io io = {malloc((size_t)e->size + 1), e->size, 0};
 	if (!io.buf)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	uint64_t have = 0;

@@ -226,6 +226,7 @@ struct im_fatfs {
 	int fd;
 	const char *what;
 	uint64_t off;	       /* filesystem start in fd */
+	uint64_t size;	       /* partition size: no read or write goes past off + size */
 	int type;	       /* 16 or 32 */
 	uint32_t ss;	       /* bytes per sector */
 	uint32_t cb;	       /* bytes per cluster */
@@ -254,8 +255,10 @@ struct im_fat_dirent {
 
 #define IM_FAT_ATTR_DIR 0x10
 
-int im_fatfs_open(struct im_fatfs *fs, int fd, const char *what, uint64_t off, int64_t mtime,
-		  struct im_error *err);
+/* The filesystem at `off` of fd, in a partition of `size` bytes: a BPB claiming more is
+ * IM_EXIT_INVALID, and every read and write is bounded by the partition. */
+int im_fatfs_open(struct im_fatfs *fs, int fd, const char *what, uint64_t off, uint64_t size,
+		  int64_t mtime, struct im_error *err);
 void im_fatfs_close(struct im_fatfs *fs);
 /* 1 found (e filled), 0 absent, -1 error. Names compare ASCII-case-insensitively. */
 int im_fatfs_lookup(struct im_fatfs *fs, const char *path, struct im_fat_dirent *e,
@@ -263,6 +266,9 @@ int im_fatfs_lookup(struct im_fatfs *fs, const char *path, struct im_fat_dirent 
 /* Entries of a directory ("" or "/" = root), without ".", ".." and the volume label. */
 int im_fatfs_list(struct im_fatfs *fs, const char *dir, struct im_fat_dirent **out, size_t *n,
 		  struct im_error *err);
+/* A whole file (malloc'd, NUL after it). Larger than IM_FAT_READ_MAX or than the
+ * filesystem, or a chain shorter than its size: IM_EXIT_INVALID. */
+#define IM_FAT_READ_MAX (512u << 20)
 int im_fatfs_read(struct im_fatfs *fs, const struct im_fat_dirent *e, uint8_t **buf, size_t *len,
 		  struct im_error *err);
 /* Replace the content of a file with as many bytes as it has, in place. */
@@ -342,9 +348,10 @@ int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *p
  * slot (trial: its +1 name), '#' padding. */
 int im_install_loader_conf(char *out, const char *name, char slot, int trial, const char *body,
 			   struct im_error *err);
-/* META image at off: copy 1, then copy 2 (two write points). */
-int im_install_meta_put(int fd, const char *what, uint64_t off, const struct im_meta *m,
-			struct im_error *err);
+/* META image at off, in a partition of `size` bytes (smaller than the image:
+ * IM_EXIT_INSTALL): copy 1, then copy 2 (two write points). */
+int im_install_meta_put(int fd, const char *what, uint64_t off, uint64_t size,
+			const struct im_meta *m, struct im_error *err);
 
 /* Board constraints (lib/install_board.c): every blob clear of the partition tables, the
  * partitions and the other blobs, and inside the disk (IM_EXIT_INVALID naming both). */

@@ -462,7 +462,7 @@ static void fat_edit_case(uint64_t size, uint32_t ss, int want_type)
 	assert_int_equal(im_fat_write(fd, 0, &fo, t, &err), 0);
 	im_tree_free(t);
 	struct im_fatfs fs;
-	assert_int_equal(im_fatfs_open(&fs, fd, img, 0, 1700000000, &err), 0);
+	assert_int_equal(im_fatfs_open(&fs, fd, img, 0, size, 1700000000, &err), 0);
 	assert_int_equal(fs.type, want_type);
 	char name[128], data[5000];
 	/* 40 long names: the folder grows past its first cluster */
