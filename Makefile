@@ -29,11 +29,11 @@ UNIT_BINS     := $(addprefix $(BUILD)/tests/,$(basename $(notdir $(UNIT_SRCS))))
 # Unit tests mirror lib/<group>/; their binaries sit flat in $(BUILD)/tests/.
 vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
 
-.PHONY: all deps payload extensions check lint unit e2e install clean iso format help
+.PHONY: all deps payload extensions check lint unit e2e install clean iso format help fuzz fuzz-seeds
 all: deps bin/imager bin/installer $(BUILD)/libimager.a
 
 help:
-	@echo "targets: deps all payload extensions iso check lint unit e2e install clean format"
+	@echo "targets: deps all payload extensions iso check lint unit e2e install clean format fuzz fuzz-seeds"
 
 # Debian packages needed to build and test; installs only the missing ones.
 deps:
@@ -81,6 +81,45 @@ $(BUILD)/tests/test_%: test_%.c $(BUILD)/libimager-san.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libimager-san.a $(LIBS) -lcmocka
 
+# ---- fuzzing (tests/fuzz/README.md) -----------------------------------------------------
+# One libFuzzer target per parser, built twice: with clang's libFuzzer driver for
+# `make fuzz FUZZ_S=N` (N seconds per target), and with tests/fuzz/replay.c's main() in
+# the normal sanitizer build, which `make check` runs over the corpus and the regressions.
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES  := $(basename $(notdir $(FUZZ_SRCS)))
+FUZZ_CC     ?= clang
+FUZZ_S      ?= 60
+FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_BINS   := $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
+REPLAY_BINS := $(addprefix $(BUILD)/fuzz-replay/,$(FUZZ_NAMES))
+
+$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/libimager-fuzz.a: $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+	@rm -f $@
+	ar rcsD $@ $^
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libimager-fuzz.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(BUILD)/libimager-fuzz.a $(LIBS)
+
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(BUILD)/libimager-san.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< tests/fuzz/replay.c $(BUILD)/libimager-san.a $(LIBS)
+
+$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c $(BUILD)/libimager.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libimager.a $(LIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@BUILD=$(BUILD) OUT=$(OUT) FUZZ_S=$(FUZZ_S) tests/fuzz/run.sh $(FUZZ_NAMES)
+
+# Rewrite the checked-in seed corpora with the project's own writers.
+fuzz-seeds: $(BUILD)/fuzz/mkseeds
+	$(BUILD)/fuzz/mkseeds tests/fuzz/corpus
+
 # Default inputs (kernel, stubs, GRUB images, reference initramfs) from Debian packages.
 payload: all
 	@OUT=$(OUT) CACHE=$(CACHE) pkgs/payload.sh $(ARCHES)
@@ -98,7 +137,7 @@ iso: payload
 extensions: deps
 	@for a in $(ARCHES); do extensions/hello-world/build.sh $(OUT)/extensions $$a || exit 1; done
 
-unit: deps $(UNIT_BINS)
+unit: deps $(UNIT_BINS) $(REPLAY_BINS)
 e2e: payload $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer
 
 # Quick checks first (seconds): clang-format clean, includes follow the layers of lib/.
@@ -106,7 +145,7 @@ lint: deps
 	@tests/lint/format.sh
 	@tests/lint/layers.py
 
-check: deps lint all $(UNIT_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload extensions
+check: deps lint all $(UNIT_BINS) $(REPLAY_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload extensions
 	@OUT=$(OUT) BUILD=$(BUILD) tests/run.sh
 
 install: all

@@ -57,6 +57,13 @@ for t in "$BUILD"/tests/test_*; do
 	[ -n "$filter" ] && [[ $t != *$filter* ]] && continue
 	CMOCKA_MESSAGE_OUTPUT=TAP run_tap "unit $(basename "$t")" "$t"
 done
+# Fuzz targets' regression replay: every corpus input and every saved crash input once.
+for t in "$BUILD"/fuzz-replay/fuzz_*; do
+	[ -x "$t" ] || continue
+	[ -n "$filter" ] && [[ $t != *$filter* ]] && continue
+	n=$(basename "$t")
+	run_tap "fuzz $n" "$t" "tests/fuzz/corpus/$n" "tests/fuzz/regressions/$n"
+done
 for t in tests/e2e/[0-9]*.sh; do
 	[ -n "$filter" ] && [[ $t != *$filter* ]] && continue
 	run_tap "e2e $(basename "$t")" bash "$t"
