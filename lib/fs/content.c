@@ -150,6 +150,12 @@ static int sq_add(struct sq_ctx *c, const sqfs_tree_node_t *n, const char *path)
 	uint32_t mode = ino->base.mode & 07777;
 	char file[PATH_MAX], *target;
 	int rc;
+	sqfs_u64 size = 0;
+
+	if (ino->base.type == SQFS_INODE_FILE || ino->base.type == SQFS_INODE_EXT_FILE)
+		sqfs_inode_get_file_size(ino, &size);
+	if (im_stage_account(c->st, c->what, path, size, c->err) < 0)
+		return -1;
 
 	switch (ino->base.type) {
 	case SQFS_INODE_DIR:

@@ -116,6 +116,20 @@ struct im_node *im_tree_lookup(const struct im_tree *t, const char *path)
 	return n;
 }
 
+/* Components of a valid path. */
+static size_t path_depth(const char *p)
+{
+	size_t n = 0;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (*p)
+			n++;
+		p += strcspn(p, "/");
+	}
+	return n;
+}
+
 static int path_ok(const char *path)
 {
 	/* No empty, "." or ".." components: entries must stay inside the tree. */
@@ -154,6 +168,11 @@ static struct im_node *ensure_parent(struct im_tree *t, const char *path, const 
 			return dir;
 		}
 		struct im_node *c = child_find(dir, p, len);
+		if (!c && len > NAME_MAX) { /* never cut: two long names would become one */
+			im_fail(err, IM_EXIT_INVALID, "\"%s\": name too long (over %d bytes)", path,
+				NAME_MAX);
+			return NULL;
+		}
 		if (!c) {
 			char sub[PATH_MAX];
 			snprintf(sub, sizeof(sub), "%.*s", (int)(p + len - path), path);
@@ -182,6 +201,16 @@ static struct im_node *add_node(struct im_tree *t, const char *path, enum im_nod
 {
 	if (!path_ok(path)) {
 		im_fail(err, IM_EXIT_INVALID, "\"%s\": invalid path in file tree", path);
+		return NULL;
+	}
+	if (strlen(path) >= PATH_MAX) {
+		im_fail(err, IM_EXIT_INVALID, "\"%.64s...\": path of %zu bytes, the limit is %d",
+			path, strlen(path), PATH_MAX - 1);
+		return NULL;
+	}
+	if (path_depth(path) > IM_TREE_MAX_DEPTH) {
+		im_fail(err, IM_EXIT_INVALID, "\"%.64s...\": %zu levels deep, the limit is %d",
+			path, path_depth(path), IM_TREE_MAX_DEPTH);
 		return NULL;
 	}
 	const char *leaf;

@@ -61,6 +61,36 @@ void im_stage_remove(struct im_stage *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* Caps on what one input may extract (issue 17: resource bombs): total content bytes
+ * (apparent sizes, so a sparse entry claiming terabytes counts fully) and entries. */
+static uint64_t cap_from_env(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+	char *end;
+	if (!v || !*v)
+		return def;
+	unsigned long long n = strtoull(v, &end, 10);
+	return *end ? def : (uint64_t)n;
+}
+
+int im_stage_account(struct im_stage *st, const char *what, const char *path, uint64_t bytes,
+		     struct im_error *err)
+{
+	uint64_t max_bytes = cap_from_env("IMAGER_CONTENT_MAX_BYTES", IM_CONTENT_MAX_BYTES);
+	uint64_t max_entries = cap_from_env("IMAGER_CONTENT_MAX_ENTRIES", IM_CONTENT_MAX_ENTRIES);
+	if (++st->entries > max_entries)
+		return im_fail(err, IM_EXIT_INVALID,
+			       "%s: \"%s\": more than %llu entries (IMAGER_CONTENT_MAX_ENTRIES)",
+			       what, path, (unsigned long long)max_entries);
+	if (st->bytes > max_bytes || bytes > max_bytes - st->bytes)
+		return im_fail(err, IM_EXIT_INVALID,
+			       "%s: \"%s\": more than %llu bytes of content "
+			       "(IMAGER_CONTENT_MAX_BYTES)",
+			       what, path, (unsigned long long)max_bytes);
+	st->bytes += bytes;
+	return 0;
+}
+
 /* A new empty file in the staging folder; its name goes to `path`. */
 int im_stage_new_file(struct im_stage *st, char *path, size_t size, struct im_error *err)
 {
@@ -216,7 +246,12 @@ static int tar_open(struct tar_ctx *c, const char *path)
 	c->a = archive_read_new();
 	if (!c->a)
 		return im_fail(c->err, IM_EXIT_INTERNAL, "out of memory");
-	archive_read_support_filter_all(c->a);
+	/* Only the built-in decompressors we support: filter_all would also run external
+	 * programs (lrzip, lzop, grzip...) that a crafted archive asks for. */
+	archive_read_support_filter_gzip(c->a);
+	archive_read_support_filter_zstd(c->a);
+	archive_read_support_filter_xz(c->a);
+	archive_read_support_filter_bzip2(c->a);
 	archive_read_support_format_tar(c->a);
 	if (archive_read_open_filename(c->a, path, COPY_BUF) != ARCHIVE_OK) {
 		int e = archive_errno(c->a);
@@ -289,7 +324,11 @@ static int tar_add_entry(struct tar_ctx *c, struct archive_entry *e, const char 
 	uint32_t mode = archive_entry_perm(e);
 	mode_t type = archive_entry_filetype(e);
 	char file[PATH_MAX];
+	la_int64_t size =
+	    type == AE_IFREG && archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
 
+	if (im_stage_account(c->st, c->what, path, size > 0 ? (uint64_t)size : 0, c->err) < 0)
+		return -1;
 	if (!*path && type != AE_IFDIR)
 		return im_fail(c->err, IM_EXIT_INVALID,
 			       "%s: \"%s\": expected a directory at the archive root", c->what,

@@ -33,6 +33,12 @@ struct im_node {
 	uint32_t ino; /* 1-based, assigned in walk order by im_tree_number() */
 };
 
+/* Deepest path a tree holds (levels below the root). Deeper entries are refused
+ * (IM_EXIT_INVALID): the walks over a tree recurse with PATH_MAX buffers per level, and no
+ * real image nests this deep. Names are at most NAME_MAX (255) bytes, paths shorter than
+ * PATH_MAX; longer ones are refused, never cut. */
+#define IM_TREE_MAX_DEPTH 128
+
 struct im_tree {
 	struct im_node *root;
 	int64_t mtime;	/* every entry's timestamp */

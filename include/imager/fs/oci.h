@@ -28,7 +28,20 @@ struct im_stage {
 	char *dir;
 	unsigned long next; /* counter for staged file names */
 	struct im_tree *trash;
+	uint64_t bytes, entries; /* extracted so far (im_stage_account) */
 };
+
+/* Default caps on one archive input (tar, squashfs, OCI layout): content bytes, counted
+ * at their apparent size (sparse entries included), and entries (a squashfs directory
+ * DAG visited as a tree counts every visit). Overridable with the environment variables
+ * IMAGER_CONTENT_MAX_BYTES and IMAGER_CONTENT_MAX_ENTRIES (decimal). */
+#define IM_CONTENT_MAX_BYTES   (16ull << 30)
+#define IM_CONTENT_MAX_ENTRIES 1000000ull
+
+/* Count one entry of `bytes` content against the caps; over a cap: IM_EXIT_INVALID
+ * naming the input, the entry and the variable that raises it. */
+int im_stage_account(struct im_stage *st, const char *what, const char *path, uint64_t bytes,
+		     struct im_error *err);
 
 int im_stage_create(struct im_stage *st, struct im_error *err);
 /* Delete the folder and everything in it; safe on a zeroed or already removed stage. */

@@ -127,6 +127,41 @@ static void test_node_open(void **state)
 	im_tree_free(t);
 }
 
+/* Issue 17 finding 9: a path component over 255 bytes was cut silently when it named a
+ * parent folder (two different long names became one node). */
+static void test_long_parent_name(void **state)
+{
+	(void)state;
+	struct im_error err = {0};
+	struct im_tree *t = im_tree_new(0);
+	char path[700];
+	memset(path, 'a', 300);
+	snprintf(path + 300, sizeof(path) - 300, "/f");
+	assert_int_equal(im_tree_add_file_mem(t, path, "x", 1, 0644, &err), -1);
+	assert_int_equal(err.code, IM_EXIT_INVALID);
+	assert_non_null(strstr(err.msg, "name too long"));
+	assert_int_equal(t->count, 1); /* nothing was added */
+	im_tree_free(t);
+}
+
+/* Issue 17 finding 7: trees deeper than IM_TREE_MAX_DEPTH are refused (the walks that
+ * copy them recurse with PATH_MAX buffers per level). */
+static void test_depth_limit(void **state)
+{
+	(void)state;
+	struct im_error err = {0};
+	struct im_tree *t = im_tree_new(0);
+	char path[2 * (IM_TREE_MAX_DEPTH + 2) + 1] = "";
+	for (int i = 0; i < IM_TREE_MAX_DEPTH; i++)
+		strcat(path, i ? "/d" : "d");
+	assert_int_equal(im_tree_add_dir(t, path, 0755, &err), 0);
+	strcat(path, "/d");
+	assert_int_equal(im_tree_add_dir(t, path, 0755, &err), -1);
+	assert_int_equal(err.code, IM_EXIT_INVALID);
+	assert_non_null(strstr(err.msg, "levels deep"));
+	im_tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +170,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_paths),
 	    cmocka_unit_test(test_errors_from_dir),
 	    cmocka_unit_test(test_node_open),
+	    cmocka_unit_test(test_long_parent_name),
+	    cmocka_unit_test(test_depth_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,73 @@ static void test_tar_refused(void **state)
 	free(junk);
 }
 
+/* Issue 17 finding 8: only the built-in filters we support. A tar with lrzip's magic made
+ * libarchive (filter_all) run an external `lrzip -d`: a fake one on PATH records it. */
+static void test_no_external_filters(void **state)
+{
+	struct fx *f = *state;
+	char *bin = path_in(f, "bin"), *mark = path_in(f, "ran"), *lrz = path_in(f, "x.tar.lrz");
+	assert_int_equal(tu_sh("mkdir -p '%s' && printf '#!/bin/sh\ntouch %s\ncat >/dev/null\n' "
+			       "> '%s/lrzip' && chmod +x '%s/lrzip'",
+			       bin, mark, bin, bin),
+			 0);
+	/* lrzip header: "LRZI", major 0, minor 6, then size and flags */
+	assert_int_equal(tu_sh("printf 'LRZI\\000\\006\\000\\000\\000\\000\\000\\000\\000\\000"
+			       "\\000\\000\\000\\000\\000\\000\\000\\000' > '%s'",
+			       lrz),
+			 0);
+	char *path = getenv("PATH"), *saved = strdup(path ? path : ""), *np;
+	assert_true(asprintf(&np, "%s:%s", bin, saved) > 0);
+	setenv("PATH", np, 1);
+	struct im_error err = {0};
+	int rc = im_tar_apply(f->t, &f->st, lrz, false, "x.tar.lrz", &err);
+	setenv("PATH", saved, 1);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.code, IM_EXIT_INVALID);
+	assert_int_equal(access(mark, F_OK), -1); /* no program was run */
+	free(np);
+	free(saved);
+	free(bin);
+	free(mark);
+	free(lrz);
+}
+
+/* Issue 17 finding 8: the total extracted size and entry count are capped (a sparse entry
+ * can claim terabytes); the caps are overridable through the environment. */
+static void test_size_caps(void **state)
+{
+	struct fx *f = *state;
+	const struct tent e[] = {{"a", 'f', 0644, "0123456789"}, {"b", 'f', 0644, "0123456789"}};
+	char *tar = path_in(f, "caps.tar");
+	mktar(tar, "none", e, 2);
+	struct im_error err = {0};
+	setenv("IMAGER_CONTENT_MAX_BYTES", "15", 1);
+	assert_int_equal(im_tar_apply(f->t, &f->st, tar, false, "caps.tar", &err), -1);
+	unsetenv("IMAGER_CONTENT_MAX_BYTES");
+	assert_int_equal(err.code, IM_EXIT_INVALID);
+	assert_non_null(strstr(err.msg, "caps.tar: \"b\": more than 15 bytes of content "
+					"(IMAGER_CONTENT_MAX_BYTES)"));
+	err = (struct im_error){0};
+	setenv("IMAGER_CONTENT_MAX_ENTRIES", "1", 1);
+	assert_int_equal(im_tar_apply(f->t, &f->st, tar, false, "caps.tar", &err), -1);
+	unsetenv("IMAGER_CONTENT_MAX_ENTRIES");
+	assert_non_null(strstr(err.msg, "more than 1 entries (IMAGER_CONTENT_MAX_ENTRIES)"));
+	free(tar);
+}
+
+/* Issue 17 finding 7: a tar nested 2000 folders deep is refused with the limit named. */
+static void test_deep_tar(void **state)
+{
+	struct fx *f = *state;
+	static char deep[4100];
+	deep[0] = 0;
+	for (int i = 0; i < 2000; i++)
+		strcat(deep, "d/");
+	strcat(deep, "f");
+	const struct tent e[] = {{deep, 'f', 0644, "x"}};
+	expect_tar_error(f, e, 1, IM_EXIT_INVALID, "levels deep");
+}
+
 /* OCI layer.md "Whiteouts": they hide lower-layer entries only. */
 static void test_whiteouts(void **state)
 {
@@ -393,6 +460,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tar_plain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tar_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_whiteouts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_external_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_size_caps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deep_tar, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_oci_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_oci_nested_tar, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_oci_errors, setup, teardown),
