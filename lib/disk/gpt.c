@@ -703,6 +703,36 @@ static uint32_t detect_sector_size(int fd)
 	return 0;
 }
 
+/* Header fields (UEFI 2.10 §5.3.2 Table 5.5): NumberOfPartitionEntries at +80,
+ * SizeOfPartitionEntry at +84. libfdisk allocates the array these claim before it checks
+ * anything else (a fuzzed header asked for 128 TiB): refuse arrays larger than the disk
+ * or IM_GPT_ARRAY_MAX, for the primary header (LBA 1) and the backup (last LBA). */
+#define IM_GPT_ARRAY_MAX (4u << 20)
+
+static int check_array_size(int fd, const char *what, uint32_t ss, uint64_t disk,
+			    struct im_error *err)
+{
+	uint64_t lbas[2] = {1, disk / ss ? disk / ss - 1 : 0};
+	for (int i = 0; i < 2; i++) {
+		uint8_t h[92];
+		if (pread(fd, h, sizeof(h), (off_t)(lbas[i] * ss)) != (ssize_t)sizeof(h) ||
+		    memcmp(h, GPT_SIG, 8))
+			continue;
+		uint32_t n = (uint32_t)h[80] | (uint32_t)h[81] << 8 | (uint32_t)h[82] << 16 |
+			     (uint32_t)h[83] << 24;
+		uint32_t es = (uint32_t)h[84] | (uint32_t)h[85] << 8 | (uint32_t)h[86] << 16 |
+			      (uint32_t)h[87] << 24;
+		uint64_t bytes = (uint64_t)n * es;
+		if (bytes > IM_GPT_ARRAY_MAX || bytes > disk)
+			return im_fail(err, IM_EXIT_INVALID,
+				       "%s: GPT header at LBA %" PRIu64 " claims %" PRIu32
+				       " entries of %" PRIu32 " bytes (%" PRIu64
+				       " bytes), more than the disk or %u bytes",
+				       what, lbas[i], n, es, bytes, IM_GPT_ARRAY_MAX);
+	}
+	return 0;
+}
+
 int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_disk *out,
 		struct im_error *err)
 {
@@ -724,6 +754,13 @@ int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_di
 		return im_fail(err, IM_EXIT_INVALID,
 			       "%s: expected a regular file or a block device", what);
 	}
+	uint64_t disk = (uint64_t)st.st_size;
+	int dev_ss = 0;
+	if (S_ISBLK(st.st_mode) &&
+	    (ioctl(fd, BLKSSZGET, &dev_ss) || ioctl(fd, BLKGETSIZE64, &disk) || dev_ss <= 0))
+		return im_fail_errno(err, IM_EXIT_IO, "%s: cannot read the device size", what);
+	if (check_array_size(fd, what, ss ? ss : (uint32_t)dev_ss, disk, err))
+		return -1;
 	struct fdisk_msgs m = {0};
 	struct fdisk_context *cxt = new_cxt(fd, what, ss, true, &m, err);
 	if (!cxt)
