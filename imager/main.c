@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "imager/util/cleanup.h"
 #include "imager/util/error.h"
 
 static void usage(FILE *f)
@@ -38,8 +39,16 @@ static const struct verb verbs[] = {
     {"sign", imager_cmd_sign},
 };
 
+/* Library warnings: one line each, named like our errors. */
+static void print_warning(const char *msg)
+{
+	fprintf(stderr, "imager: warning: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
+	im_cleanup_install(); /* an interrupted run leaves no temporary output */
+	im_set_warn_handler(print_warning);
 	opterr = 0; /* every verb reports a bad flag itself, in one line */
 	if (argc < 2) {
 		usage(stderr);

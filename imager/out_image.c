@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imager/util/cleanup.h"
 #include "imager/util/compress.h"
 #include "imager/util/epoch.h"
 #include "imager/install/install.h"
@@ -243,11 +244,14 @@ int im_out_image(struct im_plan *pl, struct im_error *err)
 		 p->secureboot ? "-secureboot" : "", im_compress_suffix(c));
 	char *dst = im_plan_output_path(pl, name), *raw = NULL;
 	struct im_outfile o = {.fd = -1};
-	int rc = -1;
+	int rc = -1, raw_cleanup = 0;
 	if (!dst || asprintf(&raw, "%s/.disk.%d.raw", pl->out_dir, (int)getpid()) < 0) {
 		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 		goto out;
 	}
+	/* the raw image outlives its outfile while it is compressed */
+	if (c != IM_COMPRESS_NONE)
+		raw_cleanup = im_cleanup_add(raw, false);
 	/* Uncompressed: build straight into the output's temporary file. */
 	if (im_outfile_open(&o, c == IM_COMPRESS_NONE ? dst : raw, err) < 0)
 		goto out;
@@ -261,8 +265,10 @@ int im_out_image(struct im_plan *pl, struct im_error *err)
 	if (rc == 0 && !pl->quiet)
 		fprintf(stderr, "imager: wrote %s\n", dst);
 out:
-	if (raw && c != IM_COMPRESS_NONE)
+	if (raw && c != IM_COMPRESS_NONE) {
 		unlink(raw);
+		im_cleanup_forget(raw_cleanup);
+	}
 	free(raw);
 	free(dst);
 	return rc;

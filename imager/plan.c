@@ -1,5 +1,6 @@
 /* Plan building: inputs folder lookup, input files, META and the kernel command line. */
 #include "plan.h"
+#include "imager/util/cleanup.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -183,6 +184,7 @@ static int apply_extensions(struct im_plan *pl, struct im_error *err)
 	free(pl->initramfs);
 	pl->initramfs = tmp;
 	pl->initramfs_is_temp = 1;
+	pl->initramfs_cleanup = im_cleanup_add(tmp, false); /* removed if interrupted */
 	tmp = NULL;
 	rc = 0;
 out:
@@ -244,8 +246,10 @@ void im_plan_free(struct im_plan *pl)
 {
 	free(pl->inputs);
 	free(pl->kernel);
-	if (pl->initramfs_is_temp)
+	if (pl->initramfs_is_temp) {
 		unlink(pl->initramfs);
+		im_cleanup_forget(pl->initramfs_cleanup);
+	}
 	free(pl->initramfs);
 	free(pl->out_dir);
 	free(pl->meta_base64);

@@ -15,6 +15,7 @@ struct im_plan {
 	char *kernel;	       /* paths of the resolved inputs */
 	char *initramfs;       /* with extensions: a temporary file in out_dir (see below) */
 	int initramfs_is_temp; /* removed by im_plan_free */
+	int initramfs_cleanup; /* its cleanup.h handle */
 	char *out_dir;	       /* where outputs go (created if missing) */
 	struct im_meta meta;   /* customization.metaContents */
 	char *meta_base64;     /* INSTALLER_META_BASE64 value, NULL when no META */

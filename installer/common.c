@@ -14,6 +14,7 @@
 
 #include "imager/util/epoch.h"
 #include "imager/util/readfile.h"
+#include "imager/disk/gpt.h"
 #include "installer.h"
 
 int inst_report(struct im_error *err)
@@ -92,6 +93,19 @@ int inst_open_disk(const char *path, int rdonly, int *fd, char **what, struct im
 		return -1;
 	}
 	*what = p;
+	if (rdonly)
+		return 0;
+	/* Before a verb writes: a table pointing outside the disk is refused here, and a
+	 * corrupt primary GPT is rewritten from the backup (one warning line). */
+	struct im_gpt_disk d;
+	if (im_install_read_gpt(*fd, p, true, &d, err) < 0) {
+		close(*fd);
+		*fd = -1;
+		free(p);
+		*what = NULL;
+		return -1;
+	}
+	im_gpt_disk_free(&d);
 	return 0;
 }
 

@@ -30,7 +30,9 @@ int inst_parse_disk_flag(int argc, char **argv, const char *verb, void (*usage)(
 int inst_setup(int64_t *epoch, struct im_error *err);
 
 /* Open an installed disk read-write (or read-only). No --disk: the disk holding a
- * partition named META (sysfs PARTNAME), as on a running system. */
+ * partition named META (sysfs PARTNAME), as on a running system. Read-write, its GPT is
+ * checked first (im_install_read_gpt): entries outside the disk are refused, a corrupt
+ * primary is repaired from the backup. */
 int inst_open_disk(const char *path, int rdonly, int *fd, char **what, struct im_error *err);
 
 /* A block device that is mounted (its own node or a partition, /proc/self/mountinfo) or

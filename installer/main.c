@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "installer.h"
+#include "imager/util/cleanup.h"
 
 static void usage(FILE *f)
 {
@@ -31,8 +32,16 @@ static const struct {
     {"rollback", cmd_rollback}, {"status", cmd_status},	  {"meta", cmd_meta},
 };
 
+/* Library warnings: one line each, named like our errors. */
+static void print_warning(const char *msg)
+{
+	fprintf(stderr, "installer: warning: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
+	im_cleanup_install(); /* an interrupted run leaves no temporary output */
+	im_set_warn_handler(print_warning);
 	opterr = 0; /* every verb reports a bad flag itself, in one line */
 	if (argc < 2) {
 		usage(stderr);

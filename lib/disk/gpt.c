@@ -733,6 +733,33 @@ static int check_array_size(int fd, const char *what, uint32_t ss, uint64_t disk
 	return 0;
 }
 
+/* UEFI 2.10 §5.3.3: every partition lies in FirstUsableLBA..LastUsableLBA; and in the disk
+ * itself (a truncated image, or a table crafted to reach past it). */
+static int check_entries(const struct im_gpt_disk *d, const char *what, struct im_error *err)
+{
+	uint64_t ss = d->sector_size, lo = d->first_usable * ss, hi = (d->last_usable + 1) * ss;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct im_gpt_entry *e = &d->parts[i];
+		uint64_t end = e->start + e->size;
+		if (end < e->start || end > d->disk_size)
+			return im_fail(err, IM_EXIT_INVALID,
+				       "%s: GPT partition %u (%s) ends at byte %llu, past the end "
+				       "of the disk (%llu bytes)",
+				       what, e->partno, e->name[0] ? e->name : "no name",
+				       (unsigned long long)end, (unsigned long long)d->disk_size);
+		if (e->start < lo || end > hi)
+			return im_fail(
+			    err, IM_EXIT_INVALID,
+			    "%s: GPT partition %u (%s) at bytes %llu..%llu is outside the "
+			    "table's usable area %llu..%llu (disk %llu bytes)",
+			    what, e->partno, e->name[0] ? e->name : "no name",
+			    (unsigned long long)e->start, (unsigned long long)end,
+			    (unsigned long long)lo, (unsigned long long)hi,
+			    (unsigned long long)d->disk_size);
+	}
+	return 0;
+}
+
 int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_disk *out,
 		struct im_error *err)
 {
@@ -773,6 +800,10 @@ int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_di
 	else
 		rc = collect(cxt, what, out, err);
 	fdisk_unref_context(cxt);
+	if (rc == 0 && (rc = check_entries(out, what, err)) == 0)
+		out->primary_bad = !im_gpt_primary_ok(fd, out->sector_size);
+	else if (rc)
+		im_gpt_disk_free(out);
 	return rc;
 }
 

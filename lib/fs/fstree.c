@@ -130,6 +130,58 @@ static size_t path_depth(const char *p)
 	return n;
 }
 
+/* Walks the components of `rest` from `cur`; a link's target is spliced in front of what
+ * is left of the path, and the walk goes on from the link's folder. */
+enum im_tree_resolve im_tree_resolve(const struct im_tree *t, const char *path,
+				     const struct im_node **out, const struct im_node **link)
+{
+	char *rest = strdup(path);
+	const struct im_node *cur = t->root;
+	enum im_tree_resolve r = rest ? IM_RESOLVE_OK : IM_RESOLVE_MISSING;
+	unsigned links = 0;
+	*out = NULL;
+	*link = NULL;
+	for (size_t at = 0; r == IM_RESOLVE_OK && rest[at];) {
+		const char *p = rest + at;
+		size_t len = strcspn(p, "/");
+		at += len + (p[len] == '/');
+		if (len == 0 || (len == 1 && p[0] == '.'))
+			continue;
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (!cur->parent)
+				r = IM_RESOLVE_ESCAPES;
+			else
+				cur = cur->parent;
+			continue;
+		}
+		const struct im_node *c = cur->type == IM_NODE_DIR ? child_find(cur, p, len) : NULL;
+		if (!c) {
+			r = IM_RESOLVE_MISSING;
+		} else if (c->type != IM_NODE_SYMLINK) {
+			cur = c;
+		} else if (++links > IM_TREE_MAX_LINKS) {
+			r = IM_RESOLVE_LOOP;
+		} else if (c->target[0] == '/') {
+			*link = c;
+			r = IM_RESOLVE_ABSOLUTE;
+		} else {
+			*link = c;
+			char *next;
+			if (asprintf(&next, "%s/%s", c->target, rest + at) < 0) {
+				r = IM_RESOLVE_MISSING;
+				break;
+			}
+			free(rest);
+			rest = next;
+			at = 0; /* cur stays: the link's folder */
+		}
+	}
+	free(rest);
+	if (r == IM_RESOLVE_OK)
+		*out = cur;
+	return r;
+}
+
 static int path_ok(const char *path)
 {
 	/* No empty, "." or ".." components: entries must stay inside the tree. */
@@ -247,6 +299,8 @@ int im_tree_add_dir(struct im_tree *t, const char *path, uint32_t mode, struct i
 int im_tree_add_file_mem(struct im_tree *t, const char *path, const void *data, size_t len,
 			 uint32_t mode, struct im_error *err)
 {
+	if (len && !data) /* a caller passing a node that has no bytes in memory */
+		return im_fail(err, IM_EXIT_INTERNAL, "%s: no content to add", path);
 	void *copy = malloc(len ? len : 1);
 	if (!copy)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");

@@ -90,6 +90,7 @@
 
 #include <libisoburn/xorriso.h>
 
+#include "imager/util/cleanup.h"
 #include "imager/util/outfile.h"
 
 /* ------------------------------------------------------------------ volume id ---------- */
@@ -378,7 +379,7 @@ static int feed_node(struct im_node *n, void *ctx)
 	return rc;
 }
 
-static void stage_remove(const char *dir, unsigned count)
+static void stage_remove(const char *dir, unsigned count, int cleanup)
 {
 	char p[4096];
 	for (unsigned i = 1; i <= count; i++) {
@@ -386,6 +387,7 @@ static void stage_remove(const char *dir, unsigned count)
 		unlink(p);
 	}
 	rmdir(dir);
+	im_cleanup_forget(cleanup);
 }
 
 /* ------------------------------------------------------------------ checks ------------- */
@@ -629,6 +631,7 @@ int im_iso_write(struct im_tree *t, const char *out_path, const struct im_iso_op
 		return -1;
 	char *tmp_abs = absolute(out.tmp);
 	char *stage = NULL;
+	int stage_cleanup = 0;
 	if (!tmp_abs) {
 		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 		goto fail;
@@ -647,6 +650,7 @@ int im_iso_write(struct im_tree *t, const char *out_path, const struct im_iso_op
 			goto fail;
 		}
 		f.stage = stage;
+		stage_cleanup = im_cleanup_add(stage, true);
 	}
 
 	struct xo s = {.handle = -1, .out_path = out_path, .err = err};
@@ -677,7 +681,7 @@ int im_iso_write(struct im_tree *t, const char *out_path, const struct im_iso_op
 	if (o->efi_image && trim_gpt_tail(out.fd, out_path, err) < 0)
 		goto fail;
 	if (stage) {
-		stage_remove(stage, f.staged);
+		stage_remove(stage, f.staged, stage_cleanup);
 		free(stage);
 		stage = NULL;
 	}
@@ -686,7 +690,7 @@ int im_iso_write(struct im_tree *t, const char *out_path, const struct im_iso_op
 
 fail:
 	if (stage) {
-		stage_remove(stage, f.staged);
+		stage_remove(stage, f.staged, stage_cleanup);
 		free(stage);
 	}
 	free(tmp_abs);

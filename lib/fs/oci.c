@@ -1,5 +1,6 @@
 /* Tar, squashfs and OCI image layout readers into im_tree (see include/imager/oci.h). */
 #include "imager/fs/oci.h"
+#include "imager/util/cleanup.h"
 #include "imager/util/outfile.h"
 
 #include <archive.h>
@@ -40,6 +41,7 @@ int im_stage_create(struct im_stage *st, struct im_error *err)
 		im_stage_remove(st);
 		return -1;
 	}
+	st->cleanup = im_cleanup_add(st->dir, true);
 	return 0;
 }
 
@@ -56,6 +58,7 @@ void im_stage_remove(struct im_stage *st)
 {
 	if (st->dir)
 		nftw(st->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	im_cleanup_forget(st->cleanup);
 	free(st->dir);
 	im_tree_free(st->trash);
 	memset(st, 0, sizeof(*st));

@@ -611,10 +611,38 @@ out:
 	return rc;
 }
 
+int im_install_read_gpt(int fd, const char *what, bool writable, struct im_gpt_disk *d,
+			struct im_error *err)
+{
+	if (im_gpt_read(fd, what, 0, d, err) < 0)
+		return -1;
+	if (!d->primary_bad)
+		return 0;
+	static char warned[256]; /* a read-only verb reads the GPT more than once: one line */
+	if (!writable) {
+		if (!strncmp(warned, what, sizeof(warned) - 1))
+			return 0;
+		snprintf(warned, sizeof(warned), "%s", what);
+		im_warn("%s: the primary GPT is corrupt; read the backup GPT (nothing written: "
+			"upgrade, commit or rollback repairs it)",
+			what);
+		return 0;
+	}
+	im_warn("%s: the primary GPT is corrupt; using the backup GPT and rewriting the primary "
+		"from it",
+		what);
+	if (im_gpt_repair_primary(fd, what, d, err) < 0) {
+		im_gpt_disk_free(d);
+		return -1;
+	}
+	d->primary_bad = false;
+	return 0;
+}
+
 int im_install_meta_read(int fd, const char *what, struct im_meta *m, struct im_error *err)
 {
 	struct im_gpt_disk d;
-	if (im_gpt_read(fd, what, 0, &d, err) < 0)
+	if (im_install_read_gpt(fd, what, false, &d, err) < 0)
 		return -1;
 	const struct im_gpt_entry *p = im_gpt_find(&d, "META");
 	int rc = p ? im_meta_read_fd(fd, (off_t)p->start, what, m, err)
@@ -626,7 +654,7 @@ int im_install_meta_read(int fd, const char *what, struct im_meta *m, struct im_
 int im_install_meta_write(int fd, const char *what, const struct im_meta *m, struct im_error *err)
 {
 	struct im_gpt_disk d;
-	if (im_gpt_read(fd, what, 0, &d, err) < 0)
+	if (im_install_read_gpt(fd, what, true, &d, err) < 0)
 		return -1;
 	const struct im_gpt_entry *p = im_gpt_find(&d, "META");
 	int rc = p ? im_install_meta_put(fd, what, p->start, p->size, m, err)

@@ -152,12 +152,14 @@ static void close_disk(struct disk *k)
 	free(k->ukis);
 }
 
-static int open_disk(struct disk *k, int fd, const char *what, int64_t epoch, struct im_error *err)
+/* writable: the verb changes the disk (it may then repair a corrupt primary GPT). */
+static int open_disk(struct disk *k, int fd, const char *what, int64_t epoch, bool writable,
+		     struct im_error *err)
 {
 	memset(k, 0, sizeof(*k));
 	k->fd = fd;
 	k->what = what;
-	if (im_gpt_read(fd, what, 0, &k->d, err) < 0)
+	if (im_install_read_gpt(fd, what, writable, &k->d, err) < 0)
 		return -1;
 	k->esp = im_gpt_find(&k->d, "EFI");
 	k->meta = im_gpt_find(&k->d, "META");
@@ -366,7 +368,7 @@ int im_upgrade(int fd, const char *what, const struct im_install_assets *a, int6
 	struct disk k;
 	uint8_t *uki = NULL;
 	size_t uki_len = 0;
-	if (im_install_check_assets(a, err) < 0 || open_disk(&k, fd, what, epoch, err) < 0)
+	if (im_install_check_assets(a, err) < 0 || open_disk(&k, fd, what, epoch, true, err) < 0)
 		return -1;
 	int rc = -1;
 	char c = committed(&k), y = other(c);
@@ -416,7 +418,7 @@ int im_commit(int fd, const char *what, char slot, int64_t epoch, struct im_erro
 	if (slot != 'A' && slot != 'B')
 		return im_fail(err, IM_EXIT_INVALID, "commit: slot \"%c\": expected A or B",
 			       slot ? slot : '?');
-	if (open_disk(&k, fd, what, epoch, err) < 0)
+	if (open_disk(&k, fd, what, epoch, true, err) < 0)
 		return -1;
 	const char s[2] = {slot, 0};
 	int rc = slot_present(&k, slot, err);
@@ -435,7 +437,7 @@ int im_commit(int fd, const char *what, char slot, int64_t epoch, struct im_erro
 int im_rollback(int fd, const char *what, int64_t epoch, char *slot_out, struct im_error *err)
 {
 	struct disk k;
-	if (open_disk(&k, fd, what, epoch, err) < 0)
+	if (open_disk(&k, fd, what, epoch, true, err) < 0)
 		return -1;
 	char c = committed(&k), y = other(c);
 	int rc = c ? slot_present(&k, y, err)
@@ -580,7 +582,7 @@ int im_status(int fd, const char *what, struct im_status *st, struct im_error *e
 {
 	struct disk k;
 	memset(st, 0, sizeof(*st));
-	if (open_disk(&k, fd, what, 0, err) < 0)
+	if (open_disk(&k, fd, what, 0, false, err) < 0)
 		return -1;
 	st->bootloader = k.bl;
 	st->sector_size = k.d.sector_size;

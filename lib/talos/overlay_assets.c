@@ -61,6 +61,72 @@ static char *join(const char *dir, const char *name)
 		   : s;
 }
 
+/* A path of the overlay with its symlinks followed inside the tree t (the overlay, or a
+ * host folder an overlay copies): FAT has no symlinks, so a link is copied as what it
+ * points to; a link that leaves the tree (absolute, or ".." above its root) is refused,
+ * never followed on the host. `tree` names t in messages. */
+static int tree_node(struct res *r, const struct im_tree *t, const char *tree, const char *path,
+		     const char *field, const char *from, const struct im_node **out)
+{
+	const struct im_node *link;
+	switch (im_tree_resolve(t, path, out, &link)) {
+	case IM_RESOLVE_OK:
+		return 0;
+	case IM_RESOLVE_MISSING:
+		return im_fail(r->err, IM_EXIT_INVALID, "%s: %s \"%s\": no such file in %s", tree,
+			       field, from,
+			       link ? "the overlay (after its symlinks)" : "the overlay");
+	case IM_RESOLVE_ABSOLUTE:
+		return im_fail(
+		    r->err, IM_EXIT_INVALID,
+		    "%s: %s \"%s\": symlink %s -> %s points outside (absolute); expected "
+		    "a relative link that stays inside",
+		    tree, field, from, link->path, link->target);
+	case IM_RESOLVE_ESCAPES:
+		return im_fail(r->err, IM_EXIT_INVALID,
+			       "%s: %s \"%s\": symlink %s -> %s leaves it; expected a link that "
+			       "stays inside",
+			       tree, field, from, link->path, link->target);
+	default:
+		return im_fail(r->err, IM_EXIT_INVALID,
+			       "%s: %s \"%s\": more than %d symlinks on the way (a loop?)", tree,
+			       field, from, IM_TREE_MAX_LINKS);
+	}
+}
+
+/* "overlay NAME (PATH)": how messages name the overlay. */
+static const char *overlay_name(struct res *r)
+{
+	char *s;
+	if (asprintf(&s, "overlay %s (%s)", r->o->name, r->o->path) < 0)
+		return "overlay";
+	return keep(r, s) ? s : "overlay";
+}
+
+/* An input:PATH stays inside the inputs folder: relative, no "..", and (after the host's
+ * symlinks) still below it, so an overlay cannot copy host files into an image. */
+static bool has_dotdot(const char *p)
+{
+	for (; *p; p += strcspn(p, "/"), p += *p == '/')
+		if (!strncmp(p, "..", 2) && (p[2] == '/' || !p[2]))
+			return true;
+	return false;
+}
+
+static int inside_inputs(struct res *r, const char *host, const char *field, const char *from)
+{
+	char *root = realpath(r->inputs, NULL), *real = realpath(host, NULL);
+	size_t n = root ? strlen(root) : 0;
+	bool in = root && real && !strncmp(real, root, n) && (real[n] == '/' || !real[n]);
+	free(root);
+	free(real);
+	if (in)
+		return 0;
+	return im_fail(r->err, IM_EXIT_INVALID,
+		       "overlay %s: %s \"%s\": %s is outside the inputs folder %s", r->o->name,
+		       field, from, host, r->inputs);
+}
+
 /* A source: a host path (input:, option:) or a node of the overlay (overlay:). */
 struct src {
 	char *host;		    /* kept in r->a->strings */
@@ -72,6 +138,11 @@ static int find_src(struct res *r, const char *from, const char *field, struct s
 	const struct im_overlay *o = r->o;
 	memset(s, 0, sizeof(*s));
 	if (!strncmp(from, "input:", 6)) {
+		if (from[6] == '/' || has_dotdot(from + 6))
+			return im_fail(r->err, IM_EXIT_INVALID,
+				       "overlay %s: %s \"%s\": expected a relative path inside the "
+				       "inputs folder (no \"..\")",
+				       o->name, field, from);
 		if (!(s->host = keep(r, join(r->inputs, from + 6))))
 			return -1;
 	} else if (!strncmp(from, "option:", 7)) {
@@ -85,13 +156,8 @@ static int find_src(struct res *r, const char *from, const char *field, struct s
 		if (!(s->host = keep(r, strdup(opt->value ? opt->value : opt->def))))
 			return -1;
 	} else if (!strncmp(from, "overlay:", 8)) {
-		s->node = im_tree_lookup(o->tree, fat_path(from + 8));
-		if (!s->node)
-			return im_fail(r->err, IM_EXIT_INVALID,
-				       "overlay %s (%s): %s \"%s\": no such "
-				       "file in the overlay",
-				       o->name, o->path, field, from);
-		return 0;
+		return tree_node(r, o->tree, overlay_name(r), fat_path(from + 8), field, from,
+				 &s->node);
 	} else {
 		return im_fail(r->err, IM_EXIT_INVALID,
 			       "overlay %s: %s \"%s\": expected input:PATH, overlay:PATH or "
@@ -101,11 +167,13 @@ static int find_src(struct res *r, const char *from, const char *field, struct s
 	if (access(s->host, R_OK) < 0)
 		return im_fail_errno(r->err, IM_EXIT_MISSING, "%s (overlay %s, %s %s)", s->host,
 				     o->name, field, from);
-	return 0;
+	return strncmp(from, "input:", 6) ? 0 : inside_inputs(r, s->host, field, from);
 }
 
 struct copy_ctx {
 	struct res *r;
+	const struct im_tree *t; /* the tree copied from */
+	const char *tree;	 /* its name in messages */
 	const char *to;
 	size_t skip; /* length of the source root's path prefix */
 };
@@ -113,9 +181,21 @@ struct copy_ctx {
 static int copy_node(struct im_node *n, void *opaque)
 {
 	struct copy_ctx *c = opaque;
-	if (n->type != IM_NODE_FILE)
+	const char *dst_path = n->path + c->skip;
+	if (n->type == IM_NODE_SYMLINK) { /* copied as the file it points to, inside the tree */
+		const struct im_node *f;
+		if (tree_node(c->r, c->t, c->tree, n->path, "files", n->path, &f) < 0)
+			return -1;
+		if (f->type != IM_NODE_FILE)
+			return im_fail(c->r->err, IM_EXIT_INVALID,
+				       "%s: files \"%s\": a symlink to a folder inside a copied "
+				       "folder is not supported; name the folder itself",
+				       c->tree, n->path);
+		n = (struct im_node *)f;
+	} else if (n->type != IM_NODE_FILE) {
 		return 0;
-	char *dst = join(c->to, n->path + c->skip);
+	}
+	char *dst = join(c->to, dst_path);
 	if (!dst)
 		return im_fail(c->r->err, IM_EXIT_INTERNAL, "out of memory");
 	/* the source tree may be a temporary one: keep a copy of the host path */
@@ -126,9 +206,10 @@ static int copy_node(struct im_node *n, void *opaque)
 }
 
 /* Files of the tree under `root` go to `to`/<path below root>. */
-static int copy_tree(struct res *r, struct im_tree *t, const struct im_node *root, const char *to)
+static int copy_tree(struct res *r, struct im_tree *t, const char *tree, const struct im_node *root,
+		     const char *to)
 {
-	struct copy_ctx c = {r, to, root->path[0] ? strlen(root->path) + 1 : 0};
+	struct copy_ctx c = {r, t, tree, to, root->path[0] ? strlen(root->path) + 1 : 0};
 	struct im_tree sub = *t;
 	sub.root = (struct im_node *)root;
 	return im_tree_walk(&sub, copy_node, &c);
@@ -144,12 +225,12 @@ static int copy_one(struct res *r, const struct im_ovl_copy *cp)
 	bool into_dir = !*to || cp->to[strlen(cp->to) - 1] == '/';
 	struct stat st;
 	if (s.node && s.node->type == IM_NODE_DIR)
-		return copy_tree(r, r->o->tree, s.node, to);
+		return copy_tree(r, r->o->tree, overlay_name(r), s.node, to);
 	if (s.host && stat(s.host, &st) == 0 && S_ISDIR(st.st_mode)) {
 		struct im_tree *t = NULL;
 		rc = im_tree_from_dir(&t, s.host, 0, r->err);
 		if (rc == 0)
-			rc = copy_tree(r, t, t->root, to);
+			rc = copy_tree(r, t, s.host, t->root, to);
 		im_tree_free(t);
 		return rc;
 	}
@@ -176,6 +257,11 @@ static int copy_dtbs(struct res *r, const char *pattern)
 	char *dir = NULL, **names = NULL;
 	size_t n = 0;
 	int rc = -1;
+	if (pattern[0] == '/' || has_dotdot(pattern))
+		return im_fail(r->err, IM_EXIT_INVALID,
+			       "overlay %s: dtbs \"%s\": expected VENDOR/GLOB inside the inputs "
+			       "folder's dtb/ (no \"..\")",
+			       r->o->name, pattern);
 	if (asprintf(&dir, "%s/dtb/%.*s", r->inputs, slash ? (int)(slash - pattern) : 0, pattern) <
 	    0)
 		return im_fail(r->err, IM_EXIT_INTERNAL, "out of memory");
@@ -207,7 +293,9 @@ static int copy_dtbs(struct res *r, const char *pattern)
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		char *src = keep(r, join(dir, names[i]));
 		char *dst = join(fat_path(r->o->dtb_to ? r->o->dtb_to : "dtb"), names[i]);
-		rc = src && dst ? add_file(r, dst, src, NULL, 0) : -1;
+		rc = src && dst ? inside_inputs(r, src, "dtbs", pattern) : -1;
+		if (rc == 0)
+			rc = add_file(r, dst, src, NULL, 0);
 		free(dst);
 	}
 out:
@@ -222,9 +310,11 @@ out:
 
 static int read_overlay_text(struct res *r, const char *path, char **text)
 {
-	const struct im_node *n = im_tree_lookup(r->o->tree, fat_path(path));
+	const struct im_node *n;
 	size_t len;
-	if (!n || n->type != IM_NODE_FILE)
+	if (tree_node(r, r->o->tree, overlay_name(r), fat_path(path), "template", path, &n) < 0)
+		return -1;
+	if (n->type != IM_NODE_FILE)
 		return im_fail(r->err, IM_EXIT_INVALID,
 			       "overlay %s (%s): template \"%s\": no such file in the overlay",
 			       r->o->name, r->o->path, path);

@@ -53,3 +53,23 @@ int im_exit_for_input_errno(int e)
 		return IM_EXIT_IO;
 	}
 }
+
+static im_warn_fn warn_handler;
+
+void im_set_warn_handler(im_warn_fn fn)
+{
+	warn_handler = fn;
+}
+
+void im_warn(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (warn_handler)
+		warn_handler(msg);
+	else
+		fprintf(stderr, "warning: %s\n", msg);
+}

@@ -1,6 +1,8 @@
 /* Atomic outputs: temp file in the destination folder + rename (see outfile.h). */
 #include "imager/util/outfile.h"
 
+#include "imager/util/cleanup.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -36,6 +38,7 @@ int im_outfile_open(struct im_outfile *o, const char *path, struct im_error *err
 		im_outfile_abort(o);
 		return -1;
 	}
+	o->cleanup = im_cleanup_add(o->tmp, false);
 	mode_t mask = umask(0);
 	umask(mask);
 	fchmod(o->fd, 0666 & ~mask);
@@ -74,6 +77,8 @@ void im_outfile_abort(struct im_outfile *o)
 	o->fd = -1;
 	if (o->tmp)
 		unlink(o->tmp);
+	im_cleanup_forget(o->cleanup);
+	o->cleanup = 0;
 	free(o->tmp);
 	free(o->path);
 	o->tmp = NULL;

@@ -125,6 +125,7 @@ struct im_gpt_disk {
 	uint64_t first_usable, last_usable; /* LBAs from the header */
 	size_t n;			    /* used entries, in partno order */
 	struct im_gpt_entry *parts;
+	bool primary_bad; /* read from the backup: the primary header or array is corrupt */
 };
 
 /* Place the partitions without touching any file: what im_gpt_write would create.
@@ -153,9 +154,22 @@ int im_gpt_write(int fd, const char *what, const struct im_gpt_layout *l, struct
  * is (LBA 1 at 512, 1024, 2048 or 4096 bytes). No GPT is IM_EXIT_INVALID naming `what`. */
 int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_disk *out,
 		struct im_error *err);
+/* Every entry must lie inside the disk and the header's usable LBAs: one that does not is
+ * IM_EXIT_INVALID naming the partition and the disk size, so nothing is ever written
+ * through it. A corrupt primary with a valid backup reads (libfdisk takes the backup) with
+ * primary_bad set: the caller says so and may repair it (im_gpt_repair_primary). */
 /* Same on a path (opened read-only; missing is IM_EXIT_MISSING). */
 int im_gpt_read_path(const char *path, uint32_t sector_size, struct im_gpt_disk *out,
 		     struct im_error *err);
+
+/* Whether the primary GPT (header at LBA 1 and its entry array) checks out (UEFI 2.10
+ * §5.3.2: signature, sizes, header and array CRC32s). */
+bool im_gpt_primary_ok(int fd, uint32_t sector_size);
+/* Rewrite the primary GPT of the disk d was read from, from its (valid) backup at the last
+ * LBA, in a power-safe order: the backup is never written; the entry array, then the
+ * header, each synced. IM_EXIT_INVALID when the backup does not check out. */
+int im_gpt_repair_primary(int fd, const char *what, const struct im_gpt_disk *d,
+			  struct im_error *err);
 
 /* The entry named `name` (exact match), or NULL. */
 const struct im_gpt_entry *im_gpt_find(const struct im_gpt_disk *d, const char *name);

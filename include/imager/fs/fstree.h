@@ -69,6 +69,21 @@ int im_tree_add_chrdev(struct im_tree *t, const char *path, uint32_t mode, uint3
 /* Find a node by relative path ("" is the root); NULL if absent. */
 struct im_node *im_tree_lookup(const struct im_tree *t, const char *path);
 
+/* Find a node with its symlinks followed inside the tree, never on the host: relative
+ * targets resolve from the link's folder, ".." stops at the root. For what to copy into a
+ * filesystem without symlinks (FAT) from an input that has them. */
+enum im_tree_resolve {
+	IM_RESOLVE_OK,
+	IM_RESOLVE_MISSING,  /* a component does not exist (or is not a folder) */
+	IM_RESOLVE_ABSOLUTE, /* a link has an absolute target: it points outside the tree */
+	IM_RESOLVE_ESCAPES,  /* a link's ".." climbs above the root */
+	IM_RESOLVE_LOOP,     /* more than IM_TREE_MAX_LINKS links on the way */
+};
+#define IM_TREE_MAX_LINKS 40 /* as the kernel's path walk (ELOOP) */
+/* *out: the node reached; *link: the last link followed (NULL if none), for messages. */
+enum im_tree_resolve im_tree_resolve(const struct im_tree *t, const char *path,
+				     const struct im_node **out, const struct im_node **link);
+
 /* Pre-order walk (a directory before its children, children in name order).
  * Stops and returns the callback's value when it is non-zero. */
 typedef int (*im_tree_visit_fn)(struct im_node *n, void *ctx);

@@ -29,6 +29,7 @@ struct im_stage {
 	unsigned long next; /* counter for staged file names */
 	struct im_tree *trash;
 	uint64_t bytes, entries; /* extracted so far (im_stage_account) */
+	int cleanup;		 /* cleanup.h handle of dir */
 };
 
 /* Default caps on one archive input (tar, squashfs, OCI layout): content bytes, counted

@@ -195,6 +195,14 @@ int im_status(int fd, const char *what, struct im_status *out, struct im_error *
 void im_status_free(struct im_status *st);
 const char *im_slot_state_name(enum im_slot_state s);
 
+/* The GPT of an installed disk, as every verb reads it (im_gpt_read: entries outside the
+ * disk refused). A corrupt primary with a valid backup is said in one warning line
+ * (im_warn) and, when `writable`, rewritten from the backup in a power-safe order before
+ * the verb writes anything else. */
+struct im_gpt_disk;
+int im_install_read_gpt(int fd, const char *what, bool writable, struct im_gpt_disk *d,
+			struct im_error *err);
+
 /* META partition of an installed disk: read / replace it (both copies, copy 1 first). */
 int im_install_meta_read(int fd, const char *what, struct im_meta *m, struct im_error *err);
 int im_install_meta_write(int fd, const char *what, const struct im_meta *m, struct im_error *err);

@@ -31,4 +31,11 @@ int im_fail_errno(struct im_error *err, int code, const char *fmt, ...)
 /* Exit code for an errno from open()/stat() on an input: ENOENT/EACCES/... => MISSING. */
 int im_exit_for_input_errno(int e);
 
+/* Warnings: something the user must know that does not stop the work (one line each). They
+ * go to the program's handler (im_set_warn_handler, set by main()); without one, to stderr
+ * as "warning: <msg>". */
+typedef void (*im_warn_fn)(const char *msg);
+void im_set_warn_handler(im_warn_fn fn);
+void im_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

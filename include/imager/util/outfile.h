@@ -9,8 +9,9 @@
 
 struct im_outfile {
 	int fd;
-	char *path; /* final name */
-	char *tmp;  /* temporary name in the same folder */
+	char *path;  /* final name */
+	char *tmp;   /* temporary name in the same folder */
+	int cleanup; /* cleanup.h handle: removed if the process is interrupted */
 };
 
 /* Create "<dir>/.<base>.XXXXXX" next to `path`. The final file gets mode 0666 & ~umask. */

@@ -434,16 +434,54 @@ static void test_read_backup(void **state)
 	struct im_error err = {0};
 	assert_int_equal(write_img(img, &l, NULL, &err), 0);
 	int fd = open(img, O_RDWR);
+	uint8_t orig[34 * 512], now[34 * 512];
+	read_at(fd, orig, sizeof(orig), 0);
+	assert_true(im_gpt_primary_ok(fd, 512));
 	static const uint8_t junk[16] = "garbage-garbage";
 	assert_int_equal(pwrite(fd, junk, sizeof(junk), 512 + 24), (ssize_t)sizeof(junk));
+	assert_false(im_gpt_primary_ok(fd, 512));
 	struct im_gpt_disk d;
 	if (im_gpt_read(fd, img, 512, &d, &err))
 		fail_msg("%s", err.msg);
-	close(fd);
 	assert_int_equal(d.n, NMETAL);
 	assert_string_equal(d.parts[2].name, "BOOT-A");
 	assert_string_equal(d.parts[2].guid, metal_guid[2]);
+	assert_true(d.primary_bad);
+	/* the repair rewrites exactly what the writer had made (header, entries) */
+	assert_int_equal(im_gpt_repair_primary(fd, img, &d, &err), 0);
+	assert_true(im_gpt_primary_ok(fd, 512));
+	read_at(fd, now, sizeof(now), 0);
+	assert_memory_equal(now, orig, sizeof(now));
 	im_gpt_disk_free(&d);
+	/* with both copies damaged there is nothing to repair from */
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 512 + 24), (ssize_t)sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), (off_t)l.disk_size - 512 + 24),
+			 (ssize_t)sizeof(junk));
+	struct im_error e2 = {0};
+	assert_int_equal(im_gpt_read(fd, img, 512, &d, &e2), -1);
+	assert_int_equal(e2.code, IM_EXIT_INVALID);
+	close(fd);
+	free(img);
+}
+
+/* UEFI 2.10 §5.3.3: an entry reaching past the disk (or out of the usable LBAs) is
+ * refused on reading, naming the partition and the disk size. */
+static void test_read_entry_past_end(void **state)
+{
+	(void)state;
+	struct im_gpt_layout l = {.disk_size = 2200 * MIB, .parts = metal, .n = NMETAL};
+	char *img = tu_path("past.img");
+	struct im_error err = {0};
+	assert_int_equal(write_img(img, &l, NULL, &err), 0);
+	assert_int_equal(truncate(img, (off_t)(l.disk_size - 64 * MIB)), 0);
+	struct im_gpt_disk d;
+	int fd = open(img, O_RDONLY);
+	int rc = im_gpt_read(fd, img, 512, &d, &err);
+	close(fd);
+	/* libfdisk may refuse the truncated table itself; either way it is refused */
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.code, IM_EXIT_INVALID);
+	assert_non_null(strstr(err.msg, img));
 	free(img);
 }
 
@@ -555,10 +593,15 @@ static void test_io_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_guids),	 cmocka_unit_test(test_metal_512),
-	    cmocka_unit_test(test_metal_4096),	 cmocka_unit_test(test_reproducible),
-	    cmocka_unit_test(test_board_layout), cmocka_unit_test(test_read_backup),
-	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_io_errors),
+	    cmocka_unit_test(test_guids),
+	    cmocka_unit_test(test_metal_512),
+	    cmocka_unit_test(test_metal_4096),
+	    cmocka_unit_test(test_reproducible),
+	    cmocka_unit_test(test_board_layout),
+	    cmocka_unit_test(test_read_backup),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_io_errors),
+	    cmocka_unit_test(test_read_entry_past_end),
 	};
 	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -162,9 +162,50 @@ static void test_depth_limit(void **state)
 	im_tree_free(t);
 }
 
+/* Symlinks followed inside the tree only (overlays copied into FAT, issue 18). */
+static void test_resolve(void **state)
+{
+	(void)state;
+	struct im_error err = {0};
+	struct im_tree *t = im_tree_new(0);
+	assert_int_equal(im_tree_add_file_mem(t, "d/f", "x", 1, 0644, &err), 0);
+	assert_int_equal(im_tree_add_symlink(t, "rel", "d/f", &err), 0);
+	assert_int_equal(im_tree_add_symlink(t, "d/up", "../rel", &err), 0); /* a chain */
+	assert_int_equal(im_tree_add_symlink(t, "dl", "d", &err), 0);	     /* a folder link */
+	assert_int_equal(im_tree_add_symlink(t, "abs", "/etc/shadow", &err), 0);
+	assert_int_equal(im_tree_add_symlink(t, "out", "d/../../x", &err), 0);
+	assert_int_equal(im_tree_add_symlink(t, "a", "b", &err), 0);
+	assert_int_equal(im_tree_add_symlink(t, "b", "a", &err), 0);
+	assert_int_equal(im_tree_add_symlink(t, "gone", "nothing", &err), 0);
+	const struct im_node *n, *l;
+	const struct im_node *f = im_tree_lookup(t, "d/f");
+	assert_int_equal(im_tree_resolve(t, "rel", &n, &l), IM_RESOLVE_OK);
+	assert_ptr_equal(n, f);
+	assert_string_equal(l->path, "rel");
+	assert_int_equal(im_tree_resolve(t, "d/up", &n, &l), IM_RESOLVE_OK);
+	assert_ptr_equal(n, f);
+	assert_int_equal(im_tree_resolve(t, "dl/f", &n, &l), IM_RESOLVE_OK);
+	assert_ptr_equal(n, f);
+	assert_int_equal(im_tree_resolve(t, "d/f", &n, &l), IM_RESOLVE_OK);
+	assert_null(l);
+	assert_int_equal(im_tree_resolve(t, "abs", &n, &l), IM_RESOLVE_ABSOLUTE);
+	assert_null(n);
+	assert_string_equal(l->target, "/etc/shadow");
+	assert_int_equal(im_tree_resolve(t, "out", &n, &l), IM_RESOLVE_ESCAPES);
+	assert_int_equal(im_tree_resolve(t, "..", &n, &l), IM_RESOLVE_ESCAPES);
+	assert_int_equal(im_tree_resolve(t, "a", &n, &l), IM_RESOLVE_LOOP);
+	assert_int_equal(im_tree_resolve(t, "gone", &n, &l), IM_RESOLVE_MISSING);
+	assert_int_equal(im_tree_resolve(t, "d/f/x", &n, &l), IM_RESOLVE_MISSING);
+	/* adding in-memory content without bytes is refused, not undefined behaviour */
+	assert_int_equal(im_tree_add_file_mem(t, "null", NULL, 4, 0644, &err), -1);
+	assert_int_equal(err.code, IM_EXIT_INTERNAL);
+	im_tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_resolve),
 	    cmocka_unit_test(test_from_dir_sorted_and_normalised),
 	    cmocka_unit_test(test_add_entries),
 	    cmocka_unit_test(test_bad_paths),
