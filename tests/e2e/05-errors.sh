@@ -46,5 +46,5 @@ for v in inspect "sign x" mksquashfs mkinitramfs keys "meta decode" kernel-check
 	expect_fail "imager $v: unknown flag is one line" 2 "^imager: .*--bogus" "" "$IMAGER" $v --bogus
 done
 for v in install upgrade commit rollback status "meta get"; do
-	expect_fail "installer $v: unknown flag is one line" 2 "^installer: " "" "$INSTALLER" $v --bogus
+	expect_fail "installer $v: unknown flag is one line" 2 "^installer: ${v%% *}: unknown or incomplete flag" "" "$INSTALLER" $v --bogus
 done

@@ -39,7 +39,8 @@ expect_eq "META decodes back (0xa from @file, 12 as 0xc)" "$("$IMAGER" meta deco
 check "kernel-amd64 is the payload kernel" cmp "$o/kernel-amd64" "$INSTALL/amd64/vmlinuz"
 "$IMAGER" metal --arch arm64 --output-kind initramfs -o "$o" -q
 check "initramfs-arm64.xz is the payload initramfs" cmp "$o/initramfs-arm64.xz" "$INSTALL/arm64/initramfs.xz"
-check "--inputs names the inputs folder" "$IMAGER" metal --output-kind kernel -o "$T/o4" -q --inputs "$INSTALL/amd64"
+"$IMAGER" metal --output-kind kernel -o "$T/o4" -q --inputs "$INSTALL/arm64"
+check "--inputs names the inputs folder" cmp "$T/o4/kernel-amd64" "$INSTALL/arm64/vmlinuz"
 IMAGER_INPUTS="$INSTALL/arm64" "$IMAGER" metal --output-kind kernel -o "$T/o5" -q
 check "\$IMAGER_INPUTS names the inputs folder" cmp "$T/o5/kernel-amd64" "$INSTALL/arm64/vmlinuz"
 

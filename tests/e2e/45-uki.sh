@@ -58,4 +58,4 @@ if [ -e "$uki" ]; then
 	check "inspect says unsigned" grep -qx "signer: (unsigned)" "$T/inspect.txt"
 	check "inspect --json is JSON" sh -c "'$IMAGER' inspect --json '$uki' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"arch\"]==\"amd64\" and any(s[\"name\"]==\".initrd\" for s in d[\"sections\"])'"
 fi
-expect_fail "inspect: not a PE file" 2 "^imager: .*" "" "$IMAGER" inspect "$SRC/README.md"
+expect_fail "inspect: not a PE file" 2 "^imager: .*README.md: expected a PE image" "" "$IMAGER" inspect "$SRC/README.md"

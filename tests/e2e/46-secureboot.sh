@@ -66,7 +66,7 @@ mcopy -i "$esp" "$T/loader.conf" ::/loader/loader.conf
 for v in PK KEK db; do mcopy -i "$esp" "$k/$v.auth" "::/loader/keys/auto/$v.auth"; done
 SB=(/usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_CODE_4M.secboot.fd)
 boot_uefi amd64 "$T/e.log" "$esp" "${SB[@]}" # enrolls, then resets: QEMU exits (-no-reboot)
-check "systemd-boot enrolled our keys (first boot)" grep -q "Enrolling secure boot keys\|Custom Secure Boot keys successfully enrolled\|Enroll" "$T/e.log"
+check "systemd-boot enrolled our keys (first boot)" grep -q "Enrolling secure boot keys\|Custom Secure Boot keys successfully enrolled" "$T/e.log"
 cp "$T/e.log.vars" "$T/e2.log.vars"
 boot_uefi amd64 "$T/e2.log" "$esp" "${SB[@]}"
 if grep -q "IMAGER-REPORT done" "$T/e2.log"; then

@@ -35,6 +35,8 @@ mcopy -i "$T/EFI.img" ::/grub/grubenv "$T/grubenv" 2>/dev/null
 check "grub-editenv reads our grubenv" sh -c "grub-editenv '$T/grubenv' list | grep -qx saved_entry=A"
 extract "$T/amd64.raw" META "$T/meta.img"
 expect_eq "imager meta decode reads the META partition" "$("$IMAGER" meta decode "$T/meta.img")" "0xa=disk-meta"
+expect_eq "the independent META reader (tests/tools/metacheck.py) agrees" \
+	"$(python3 "$SRC/tests/tools/metacheck.py" "$T/meta.img")" "0xa=disk-meta"
 check "META is not on the image's kernel command line" sh -c "! mtype -i '$T/EFI.img' ::/grub/grub.cfg | grep -q INSTALLER_META_BASE64"
 
 check "arm64: sfdisk --verify" sfdisk --verify "$T/arm64.raw"

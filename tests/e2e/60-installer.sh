@@ -194,8 +194,10 @@ expect_fail "sector size 1024" 2 "sector-size 1024" "$T/ss.img*" \
 mkdir -p "$T/empty"
 expect_fail "--assets without a kernel" 5 "vmlinuz: missing" "$T/na.img*" \
 	"$INSTALLER" install --disk "$T/na.img" --assets "$T/empty"
+sum_base=$(sha256sum <"$T/base.img")
 expect_fail "upgrade --assets without a kernel" 5 "vmlinuz: missing" "" \
 	"$INSTALLER" upgrade --disk "$T/base.img" --assets "$T/empty"
+expect_eq "the refused upgrade left the disk unchanged" "$(sha256sum <"$T/base.img")" "$sum_base"
 truncate -s 200M "$T/blank.img"
 expect_fail "upgrade of a disk with no installed system" 2 "blank.img" "" \
 	"$INSTALLER" upgrade --disk "$T/blank.img" --assets "$T/B"
@@ -203,8 +205,10 @@ cp --sparse=always "$T/base.img" "$T/nocommit.img"
 esp=$(( $(sfdisk -d "$T/nocommit.img" | awk '/name="EFI"/{gsub(",","",$4); print $4}') * 512 ))
 mcopy -o -i "$T/nocommit.img@@$esp" ::/grub/grubenv "$T/env" && grub-editenv "$T/env" unset saved_entry &&
 	mcopy -o -i "$T/nocommit.img@@$esp" "$T/env" ::/grub/grubenv
+sum_nc=$(sha256sum <"$T/nocommit.img")
 expect_fail "upgrade when no slot is committed" 7 "no committed slot" "" \
 	"$INSTALLER" upgrade --disk "$T/nocommit.img" --assets "$T/B"
+expect_eq "the refused upgrade left that disk unchanged" "$(sha256sum <"$T/nocommit.img")" "$sum_nc"
 
 # Block devices (need root and loop devices): a mounted one is refused without --force; an
 # unused one gets the full layout (STATE, EPHEMERAL; unformatted without mkfs.xfs).
