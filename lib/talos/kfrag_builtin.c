@@ -8,20 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef IMAGER_SOURCE_DIR
-#define IMAGER_SOURCE_DIR "."
-#endif
+#include "imager/util/incbin.h"
 
-#define FRAGMENT(sym, file)                                                                        \
-	__asm__(".pushsection .rodata.im_kfrags,\"a\",@progbits\n"                                 \
-		".globl " #sym "\n"                                                                \
-		".hidden " #sym "\n"                                                               \
-		".type " #sym ",@object\n" #sym ":\n"                                              \
-		".incbin \"" IMAGER_SOURCE_DIR "/kernel-config/" file "\"\n"                       \
-		".byte 0\n"                                                                        \
-		".size " #sym ",.-" #sym "\n"                                                      \
-		".popsection\n");                                                                  \
-	extern const char sym[] __attribute__((visibility("hidden")))
+#define FRAGMENT(sym, file) IM_INCBIN(sym, ".rodata.im_kfrags", "/kernel-config/" file)
 
 FRAGMENT(im_kfrag_amd64, "amd64.config");
 FRAGMENT(im_kfrag_arm64, "arm64.config");

@@ -1,29 +1,13 @@
-/* The built-in profiles (profiles/<name>.yaml) compiled into the library.
- *
- * The YAML files are the single source: the assembler's .incbin copies each one into
- * .rodata followed by a NUL, so nothing is generated at build time. The path is
- * absolute (IMAGER_SOURCE_DIR, set by the Makefile) so the build works from any
- * directory. Make does not see these files as prerequisites by itself; the Makefile
- * lists the profiles/ YAML files for this object. A new profile needs one BUILTIN line below and
- * one table entry, kept sorted by name (the unit test checks it). */
+/* The built-in profiles (profiles/<name>.yaml) compiled into the library (incbin.h: the
+ * YAML files are the single source; the Makefile lists them for this object). A new
+ * profile needs one BUILTIN line below and one table entry, kept sorted by name (the unit
+ * test checks it). */
 #include "imager/talos/profile.h"
 
-#ifndef IMAGER_SOURCE_DIR
-#define IMAGER_SOURCE_DIR "."
-#endif
+#include "imager/util/incbin.h"
 
-/* Symbols are hidden globals so the C side can name them; the labels are numbered
- * because profile names contain '-'. */
-#define BUILTIN(sym, file)                                                                         \
-	__asm__(".pushsection .rodata.im_profiles,\"a\",@progbits\n"                               \
-		".globl " #sym "\n"                                                                \
-		".hidden " #sym "\n"                                                               \
-		".type " #sym ",@object\n" #sym ":\n"                                              \
-		".incbin \"" IMAGER_SOURCE_DIR "/profiles/" file "\"\n"                            \
-		".byte 0\n"                                                                        \
-		".size " #sym ",.-" #sym "\n"                                                      \
-		".popsection\n");                                                                  \
-	extern const char sym[] __attribute__((visibility("hidden")))
+/* The labels are numbered because profile names contain '-'. */
+#define BUILTIN(sym, file) IM_INCBIN(sym, ".rodata.im_profiles", "/profiles/" file)
 
 BUILTIN(im_prof_y00, "akamai.yaml");
 BUILTIN(im_prof_y01, "aws.yaml");
