@@ -1,5 +1,6 @@
-/* imager/disk: Disk-level formats: GPT, BIOS boot (boot.img/core.img), the META partition (Talos
- * ADV). Layer 4 of 6: may include util, fs, efi (doc/architecture.md). */
+/* imager/disk: disk-level formats.
+ * GPT (and its repair), BIOS boot (boot.img/core.img), the META partition (Talos ADV).
+ * Layer 4 of 6: includes and calls only itself and util, fs, efi (doc/architecture.md). */
 #ifndef IMAGER_LAYER_DISK_H
 #define IMAGER_LAYER_DISK_H
 

@@ -1,6 +1,7 @@
-/* imager/efi: EFI binaries and Secure Boot: PE/COFF, Authenticode, PCR 11 prediction and policy,
- * EFI signature lists and variables, keys, UKI assembly. Layer 3 of 6: may include util, fs
- * (doc/architecture.md). */
+/* imager/efi: EFI binaries and Secure Boot.
+ * PE/COFF, Authenticode, PCR 11 prediction and policy, EFI signature lists and variables,
+ * keys, UKI assembly.
+ * Layer 3 of 6: includes and calls only itself and util, fs (doc/architecture.md). */
 #ifndef IMAGER_LAYER_EFI_H
 #define IMAGER_LAYER_EFI_H
 

@@ -1,6 +1,6 @@
-/* imager/fs: File trees and the filesystems and archives made from them: squashfs, newc cpio, FAT,
- * ISO 9660, OCI layouts, tree inputs (folder, tar, squashfs, OCI). Layer 2 of 6: may include util
- * (doc/architecture.md). */
+/* imager/fs: file trees and the filesystems and archives made from them.
+ * squashfs, newc cpio, FAT, ISO 9660, OCI layouts; tree inputs (folder, tar, squashfs, OCI).
+ * Layer 2 of 6: includes and calls only itself and util (doc/architecture.md). */
 #ifndef IMAGER_LAYER_FS_H
 #define IMAGER_LAYER_FS_H
 

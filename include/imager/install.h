@@ -1,6 +1,7 @@
-/* imager/install: Installing onto a disk and keeping its A/B slots: layout,
- * install/upgrade/commit/rollback, the ESP FAT editor, board blobs, GRUB config and environment.
- * Layer 5 of 6: may include util, fs, efi, disk (doc/architecture.md). */
+/* imager/install: installing onto a disk and keeping its A/B slots.
+ * Layout, install/upgrade/commit/rollback/status, the ESP FAT editor, board blobs, GRUB
+ * config and environment.
+ * Layer 5 of 6: includes and calls only itself and util, fs, efi, disk (doc/architecture.md). */
 #ifndef IMAGER_LAYER_INSTALL_H
 #define IMAGER_LAYER_INSTALL_H
 

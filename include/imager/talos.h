@@ -1,6 +1,8 @@
-/* imager/talos: Talos semantics: profiles, the kernel command line, system extensions, board
- * overlays, the kernel configuration check (kernel-config/). Layer 6 of 6: may include util, fs,
- * efi, disk, install (doc/architecture.md). */
+/* imager/talos: Talos semantics on top of the mechanisms below.
+ * Profiles, the kernel command line, system extensions, board overlays, the kernel
+ * configuration check (kernel-config/).
+ * Layer 6 of 6: includes and calls only itself and util, fs, efi, disk, install
+ * (doc/architecture.md). */
 #ifndef IMAGER_LAYER_TALOS_H
 #define IMAGER_LAYER_TALOS_H
 

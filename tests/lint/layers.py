@@ -59,8 +59,12 @@ for g in groups:
     else:
         with open(umb, encoding="utf-8") as f:
             first = f.readline()
-        if not first.startswith(f"/* imager/{g}: ") or len(first.strip()) < 30:
-            bad.append(f"{umb}: first line must be '/* imager/{g}: <purpose>'")
+            text = first + f.read()
+        if not first.startswith(f"/* imager/{g}: ") or not first.rstrip().endswith("."):
+            bad.append(f"{umb}: first line must be '/* imager/{g}: <purpose, one line>.'")
+        for h in sorted(os.listdir(f"include/imager/{g}")) if os.path.isdir(f"include/imager/{g}") else []:
+            if h.endswith(".h") and f'#include "imager/{g}/{h}"' not in text:
+                bad.append(f"{umb}: does not include imager/{g}/{h}")
 for g in rank:
     if g not in groups:
         bad.append(f"stated layer {g} has no lib/{g}/")
