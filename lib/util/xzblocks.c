@@ -162,6 +162,38 @@ int im_xzb_write(struct im_xzb *x, const void *buf, size_t len, struct im_error 
 	return 0;
 }
 
+/* A zero run: the part of the block being filled as zeros, then whole blocks. A whole zero
+ * block is exactly what im_xzb_write would have detected and cached (blocks sit at fixed
+ * offsets of the stream), so the bytes are those of writing the zeros, without touching
+ * them: the batch before is flushed (order), then each repeat is the cached block. */
+int im_xzb_write_zeros(struct im_xzb *x, uint64_t len, struct im_error *err)
+{
+	while (len) {
+		struct slot *s = &x->slot[x->cur];
+		if (s->in_len || len < IM_XZB_BLOCK_SIZE || !x->zero) {
+			size_t n = IM_XZB_BLOCK_SIZE - s->in_len;
+			n = n < len ? n : (size_t)len;
+			memset(s->in + s->in_len, 0, n);
+			s->in_len += n;
+			len -= n;
+			if (s->in_len == IM_XZB_BLOCK_SIZE && ++x->cur == x->nslots &&
+			    flush_batch(x, x->nslots, err) < 0)
+				return -1;
+			continue;
+		}
+		if (x->cur && flush_batch(x, x->cur, err) < 0)
+			return -1;
+		for (; len >= IM_XZB_BLOCK_SIZE; len -= IM_XZB_BLOCK_SIZE) {
+			if (lzma_index_append(x->index, NULL, x->zero_unpadded,
+					      IM_XZB_BLOCK_SIZE) != LZMA_OK)
+				return im_fail(err, IM_EXIT_INTERNAL, "xz: index: out of memory");
+			if (im_write_all(x->fd, x->zero, x->zero_len, "compressed output", err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 int im_xzb_finish(struct im_xzb *x, struct im_error *err)
 {
 	uint8_t footer[LZMA_STREAM_HEADER_SIZE];

@@ -4,6 +4,7 @@
 #define IMAGER_COMPRESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "imager/util/error.h"
 
@@ -24,6 +25,10 @@ int im_cstream_open(struct im_cstream **out, enum im_compress kind, int level, i
 int im_cstream_open_image(struct im_cstream **out, enum im_compress kind, int fd,
 			  struct im_error *err);
 int im_cstream_write(struct im_cstream *s, const void *buf, size_t len, struct im_error *err);
+/* len zero bytes. On an image stream a long zero run costs next to nothing: xz repeats its
+ * cached zero block (same bytes as writing the zeros), zstd ends the frame and writes a
+ * frame of RLE blocks, gzip full-flushes and repeats one pre-compressed zero chunk. */
+int im_cstream_write_zeros(struct im_cstream *s, uint64_t len, struct im_error *err);
 /* Flush the trailer. The stream is freed whatever the result. */
 int im_cstream_finish(struct im_cstream *s, struct im_error *err);
 /* Drop an unfinished stream. */

@@ -9,6 +9,7 @@
 #define IMAGER_XZBLOCKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "imager/util/error.h"
 
@@ -19,6 +20,8 @@ struct im_xzb;
 /* level < 0: preset 6. Writes the stream header to fd. */
 int im_xzb_open(struct im_xzb **out, int level, int fd, struct im_error *err);
 int im_xzb_write(struct im_xzb *x, const void *buf, size_t len, struct im_error *err);
+/* len zero bytes, the same bytes as writing them, at the cost of the data around them. */
+int im_xzb_write_zeros(struct im_xzb *x, uint64_t len, struct im_error *err);
 /* Last block, index and footer; frees x (also on error). */
 int im_xzb_finish(struct im_xzb *x, struct im_error *err);
 void im_xzb_free(struct im_xzb *x);
