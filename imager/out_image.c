@@ -1,7 +1,8 @@
 /* Output kind `image`: a disk image written by the installer's own code in image mode
- * (lib/install.c, as Talos's imager runs its installer against the output file), then
- * compressed per outFormat: <platform>-<arch>[-secureboot].raw[.xz|.zst|.gz].
- * Formats other than raw (qcow2, vhd, ova, .tar.gz) answer "not supported yet". */
+ * (lib/install/, as Talos's imager runs its installer against the output file), then
+ * streamed as extents through the writer of its diskFormat and the compressor of its
+ * outFormat (lib/disk/diskout.c): <platform>-<arch>[-secureboot].<raw|qcow2|vhd|ova>
+ * [.xz|.zst|.gz], or GCP's <platform>-<arch>.raw.tar.gz holding disk.raw. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "imager/util/cleanup.h"
+#include "imager/disk/diskout.h"
+#include "imager/disk/qcow2.h"
+#include "imager/disk/vhd.h"
 #include "imager/util/compress.h"
 #include "imager/util/epoch.h"
 #include "imager/install/install.h"
@@ -34,67 +37,56 @@ static enum im_bootloader bootloader(const struct im_plan *pl)
 	}
 }
 
-static int compression(const struct im_profile *p, enum im_compress *c, struct im_error *err)
+/* diskFormat and outFormat -> the disk writer and its compressor. outFormat .tar.gz is
+ * GCP's form: a gzip'd tar holding disk.raw, so it takes a raw disk only. */
+static int output_format(const struct im_profile *p, struct im_disk_output *d, struct im_error *err)
 {
+	const char *opts = p->output.image_options.disk_format_options;
+	enum im_vhd_type vt;
+	int rc = 0;
+	switch (p->output.image_options.disk_format) {
+	case IM_PROF_DISK_QCOW2:
+		d->format = IM_DISK_QCOW2;
+		rc = im_qcow2_parse_options(opts, &d->qcow2_cluster_bits, err);
+		break;
+	case IM_PROF_DISK_VHD:
+		rc = im_vhd_parse_options(opts, &vt, err);
+		d->format = vt == IM_VHD_FIXED ? IM_DISK_VHD : IM_DISK_VHD_DYNAMIC;
+		break;
+	case IM_PROF_DISK_VHD_DYNAMIC:
+		d->format = IM_DISK_VHD_DYNAMIC;
+		break;
+	case IM_PROF_DISK_OVA:
+		d->format = IM_DISK_OVA;
+		break;
+	default:
+		d->format = IM_DISK_RAW;
+	}
 	switch (p->output.out_format) {
 	case IM_PROF_FMT_XZ:
-		*c = IM_COMPRESS_XZ;
-		return 0;
+		d->compress = IM_COMPRESS_XZ;
+		break;
 	case IM_PROF_FMT_ZST:
-		*c = IM_COMPRESS_ZSTD;
-		return 0;
+		d->compress = IM_COMPRESS_ZSTD;
+		break;
 	case IM_PROF_FMT_GZ:
-		*c = IM_COMPRESS_GZIP;
-		return 0;
+		d->compress = IM_COMPRESS_GZIP;
+		break;
 	case IM_PROF_FMT_TAR_GZ:
-		return im_fail(err, IM_EXIT_UNSUPPORTED, "outFormat .tar.gz: not supported yet");
+		if (rc == 0 && d->format != IM_DISK_RAW)
+			return im_fail(
+			    err, IM_EXIT_INVALID,
+			    "%s: outFormat .tar.gz holds a raw disk (disk.raw), not "
+			    "diskFormat %s",
+			    p->origin,
+			    im_prof_disk_format_name(p->output.image_options.disk_format));
+		d->format = IM_DISK_GCP_TAR;
+		d->compress = IM_COMPRESS_GZIP;
+		break;
 	default:
-		*c = IM_COMPRESS_NONE;
-		return 0;
+		d->compress = IM_COMPRESS_NONE;
 	}
-}
-
-/* Stream the raw image through the compressor into the final output. Holes read as
- * zeros; the compressed stream is small for them. */
-static int compress_file(const char *raw, const char *dst, enum im_compress c, bool quiet,
-			 struct im_error *err)
-{
-	struct im_outfile o;
-	struct im_cstream *s = NULL;
-	struct im_progress pr;
-	struct stat st;
-	char label[200];
-	int in = open(raw, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0) {
-		if (in >= 0)
-			close(in);
-		return im_fail_errno(err, IM_EXIT_IO, "%s", raw);
-	}
-	const char *base = strrchr(dst, '/');
-	snprintf(label, sizeof(label), "compressing %s", base ? base + 1 : dst);
-	im_progress_start(&pr, label, (uint64_t)st.st_size, quiet);
-	if (im_outfile_open(&o, dst, err) < 0) {
-		close(in);
-		return -1;
-	}
-	int rc = im_cstream_open_image(&s, c, o.fd, err);
-	static char buf[1 << 20];
-	ssize_t n;
-	while (rc == 0 && (n = read(in, buf, sizeof(buf))) > 0) {
-		rc = im_cstream_write(s, buf, (size_t)n, err);
-		im_progress_add(&pr, (uint64_t)n);
-	}
-	im_progress_end(&pr);
-	if (rc == 0)
-		rc = im_cstream_finish(s, err);
-	else
-		im_cstream_free(s);
-	close(in);
-	if (rc < 0) {
-		im_outfile_abort(&o);
-		return -1;
-	}
-	return im_outfile_commit(&o, err);
+	return rc;
 }
 
 /* Secure Boot: the install code takes a ready, signed UKI (slot A's: its cmdline says
@@ -160,7 +152,8 @@ static int merge_files(struct im_install_assets *a, const struct im_overlay_asse
 	return 0;
 }
 
-static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_error *err)
+static int write_raw(struct im_plan *pl, int fd, uint64_t size, const char *what,
+		     struct im_error *err)
 {
 	const struct im_profile *p = pl->p;
 	int64_t epoch;
@@ -212,10 +205,7 @@ static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_err
 		if (rc == 0)
 			rc = merge_files(&a, &ov, &files, err);
 	}
-	/* DESIGN §4: the profile's size plus the boot slots when GRUB has BOOT-A/B. */
-	o.disk_size = p->output.image_options.disk_size;
-	if (o.bootloader != IM_BOOT_SDBOOT)
-		o.disk_size += 2 * IM_INSTALL_BOOT_SIZE;
+	o.disk_size = size; /* im_install_image_size */
 	if (rc == 0)
 		rc = im_install(fd, what, &o, &a, err);
 	im_overlay_assets_free(&ov);
@@ -229,47 +219,47 @@ static int write_raw(struct im_plan *pl, int fd, const char *what, struct im_err
 	return rc;
 }
 
+/* The install code writes the raw disk; a raw uncompressed output is built straight into
+ * the output's temporary file (nothing to convert), every other form is built into an
+ * unnamed sparse file and leaves it through the writer of its format (diskout.h). */
 int im_out_image(struct im_plan *pl, struct im_error *err)
 {
 	const struct im_profile *p = pl->p;
-	enum im_compress c = IM_COMPRESS_NONE;
-	if (p->output.image_options.disk_format != IM_PROF_DISK_RAW &&
-	    p->output.image_options.disk_format != IM_PROF_DISK_UNSET)
-		return im_fail(err, IM_EXIT_UNSUPPORTED, "diskFormat %s: not supported yet",
-			       im_prof_disk_format_name(p->output.image_options.disk_format));
-	if (compression(p, &c, err) < 0)
+	struct im_disk_output d = {.arch = pl->arch, .tmp_dir = pl->out_dir, .quiet = pl->quiet};
+	char base[160], name[200];
+	if (output_format(p, &d, err) < 0 || im_source_date_epoch(&d.epoch, err) < 0)
 		return -1;
-	char name[160];
-	snprintf(name, sizeof(name), "%s-%s%s.raw%s", p->platform, pl->arch,
-		 p->secureboot ? "-secureboot" : "", im_compress_suffix(c));
-	char *dst = im_plan_output_path(pl, name), *raw = NULL;
-	struct im_outfile o = {.fd = -1};
-	int rc = -1, raw_cleanup = 0;
-	if (!dst || asprintf(&raw, "%s/.disk.%d.raw", pl->out_dir, (int)getpid()) < 0) {
-		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-		goto out;
+	snprintf(base, sizeof(base), "%s-%s%s", p->platform, pl->arch,
+		 p->secureboot ? "-secureboot" : "");
+	snprintf(name, sizeof(name), "%s%s%s", base, im_disk_format_ext(d.format),
+		 im_compress_suffix(d.compress));
+	d.base = base;
+	uint64_t size = im_install_image_size(p->output.image_options.disk_size, bootloader(pl));
+	if (im_disk_output_check(&d, size, name, err) < 0)
+		return -1;
+	char *dst = im_plan_output_path(pl, name);
+	struct im_outfile o;
+	if (!dst)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	/* The output's temporary file exists from the start (an interrupted build is cleaned
+	 * up by the outfile registry); the raw disk of a converted output has no name at all. */
+	int rc = im_outfile_open(&o, dst, err), opened = rc == 0;
+	if (rc == 0 && d.format == IM_DISK_RAW && d.compress == IM_COMPRESS_NONE) {
+		rc = write_raw(pl, o.fd, size, name, err);
+	} else if (rc == 0) {
+		int fd = im_disk_tmpfile(pl->out_dir, err);
+		rc = fd < 0 ? -1 : write_raw(pl, fd, size, name, err);
+		if (rc == 0)
+			rc = im_disk_output_write(&d, fd, o.fd, name, err);
+		if (fd >= 0)
+			close(fd);
 	}
-	/* the raw image outlives its outfile while it is compressed */
-	if (c != IM_COMPRESS_NONE)
-		raw_cleanup = im_cleanup_add(raw, false);
-	/* Uncompressed: build straight into the output's temporary file. */
-	if (im_outfile_open(&o, c == IM_COMPRESS_NONE ? dst : raw, err) < 0)
-		goto out;
-	if (write_raw(pl, o.fd, name, err) < 0) {
+	if (rc == 0)
+		rc = im_outfile_commit(&o, err);
+	else if (opened)
 		im_outfile_abort(&o);
-		goto out;
-	}
-	if (im_outfile_commit(&o, err) < 0)
-		goto out;
-	rc = c == IM_COMPRESS_NONE ? 0 : compress_file(raw, dst, c, pl->quiet, err);
 	if (rc == 0 && !pl->quiet)
 		fprintf(stderr, "imager: wrote %s\n", dst);
-out:
-	if (raw && c != IM_COMPRESS_NONE) {
-		unlink(raw);
-		im_cleanup_forget(raw_cleanup);
-	}
-	free(raw);
 	free(dst);
 	return rc;
 }

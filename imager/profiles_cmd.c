@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "imager/util/error.h"
+#include "imager/install/install.h"
 #include "imager/talos/profile.h"
 
 static void usage(FILE *f)
@@ -49,7 +50,12 @@ static void print_line(const struct im_profile *p, const char *name)
 	const char *fmt = im_prof_out_format_name(p->output.out_format);
 	if (p->output.kind == IM_PROF_KIND_IMAGE) {
 		char sz[32];
-		fmt_size(sz, sizeof(sz), p->output.image_options.disk_size);
+		/* the size the image really has: a disk picked from this line must hold it */
+		enum im_bootloader bl = p->output.image_options.bootloader == IM_PROF_BOOT_SDBOOT
+					    ? IM_BOOT_SDBOOT
+					    : IM_BOOT_GRUB;
+		fmt_size(sz, sizeof(sz),
+			 im_install_image_size(p->output.image_options.disk_size, bl));
 		snprintf(what, sizeof(what), "%s %s %s",
 			 im_prof_disk_format_name(p->output.image_options.disk_format), fmt, sz);
 	} else {

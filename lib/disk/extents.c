@@ -10,6 +10,8 @@
 #include "imager/disk/extents.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -221,4 +223,21 @@ int im_extents_copy(const struct im_extents *x, int fd, uint64_t from, uint64_t 
 	}
 	free(buf);
 	return rc;
+}
+
+int im_disk_tmpfile(const char *dir, struct im_error *err)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd >= 0 ? fd : im_fail_errno(err, IM_EXIT_IO, "%s", dir);
+	char *path = NULL; /* no O_TMPFILE here: a name, removed at once */
+	if (asprintf(&path, "%s/.disk.XXXXXX", dir) < 0)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	else
+		im_fail_errno(err, IM_EXIT_IO, "%s", path);
+	free(path);
+	return fd;
 }

@@ -5,8 +5,6 @@
  * controller/NIC kinds. */
 #include "imager/disk/ova.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,24 +119,6 @@ char *im_ova_descriptor(const char *base, const char *arch, uint64_t capacity, u
 	return n < 0 ? NULL : s;
 }
 
-/* An unnamed file next to the output: nothing to clean up whatever happens. */
-static int stage_file(const char *dir, struct im_error *err)
-{
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd >= 0 ? fd : im_fail_errno(err, IM_EXIT_IO, "%s", dir);
-	char *path = NULL;
-	if (asprintf(&path, "%s/.vmdk.XXXXXX", dir) < 0)
-		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path);
-	else
-		im_fail_errno(err, IM_EXIT_IO, "%s", path);
-	free(path);
-	return fd;
-}
-
 static int copy_member(int from, uint64_t size, struct im_sink *out, struct im_error *err)
 {
 	static uint8_t buf[1 << 20];
@@ -174,7 +154,7 @@ int im_ova_write(const struct im_extents *x, int fd, const char *base, const cha
 	snprintf(vmdk, sizeof(vmdk), "%s.vmdk", base);
 	snprintf(ovf, sizeof(ovf), "%s.ovf", base);
 	snprintf(mf, sizeof(mf), "%s.mf", base);
-	int tmp = stage_file(tmp_dir, err);
+	int tmp = im_disk_tmpfile(tmp_dir, err);
 	if (tmp < 0)
 		return -1;
 	im_sha256_init(&sha);

@@ -41,6 +41,29 @@ int im_vhd_size(uint64_t size, const char *what, uint64_t *vsize, struct im_erro
 	return 0;
 }
 
+int im_vhd_parse_options(const char *opts, enum im_vhd_type *type, struct im_error *err)
+{
+	char *copy = opts ? strdup(opts) : NULL, *save = NULL;
+	int rc = 0;
+	*type = IM_VHD_FIXED;
+	if (opts && !copy)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	for (char *o = copy ? strtok_r(copy, ",", &save) : NULL; o && rc == 0;
+	     o = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(o, "subformat=fixed"))
+			*type = IM_VHD_FIXED;
+		else if (!strcmp(o, "subformat=dynamic"))
+			*type = IM_VHD_DYNAMIC;
+		else if (strcmp(o, "force_size") && strcmp(o, "force_size=on"))
+			rc = im_fail(err, IM_EXIT_INVALID,
+				     "diskFormatOptions: \"%s\" is not a VHD option (known: "
+				     "subformat=fixed|dynamic, force_size)",
+				     o);
+	}
+	free(copy);
+	return rc;
+}
+
 void im_vhd_chs(uint64_t vsize, uint16_t *cyl, uint8_t *heads, uint8_t *spt)
 {
 	uint64_t total = vsize / 512, cth;

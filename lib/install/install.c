@@ -302,6 +302,11 @@ static uint64_t min_size(struct layout *l, const struct im_install_board *b)
 	return (m + IM_INSTALL_MIB - 1) / IM_INSTALL_MIB * IM_INSTALL_MIB;
 }
 
+uint64_t im_install_image_size(uint64_t disk_size, enum im_bootloader bl)
+{
+	return disk_size + (bl == IM_BOOT_SDBOOT ? 0 : 2 * IM_INSTALL_BOOT_SIZE);
+}
+
 uint64_t im_install_min_size(const struct im_install_opts *o, const struct im_install_assets *a)
 {
 	struct layout l;

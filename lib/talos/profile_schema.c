@@ -14,7 +14,7 @@ static const char *const arch_names[] = {NULL, "amd64", "arm64"};
 static const char *const kind_names[] = {NULL,	   "iso",	"image", "installer",
 					 "kernel", "initramfs", "uki",	 "cmdline"};
 static const char *const fmt_names[] = {NULL, "raw", ".xz", ".zst", ".gz", ".tar.gz"};
-static const char *const disk_names[] = {NULL, "raw", "qcow2", "vhd", "ova"};
+static const char *const disk_names[] = {NULL, "raw", "qcow2", "vhd", "ova", "vhd-dynamic"};
 /* Talos writes its zero value as "none": it means "pick the default". */
 static const char *const boot_names[] = {"none", "grub", "sd-boot", "dual-boot"};
 static const char *const enroll_names[] = {NULL, "if-safe", "manual", "force", "off"};

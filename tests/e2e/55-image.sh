@@ -134,8 +134,6 @@ for l in bios uefi arm64; do
 done
 expect_eq "bios: booted by GRUB without EFI" "$(report "$T/bios.log" efi)" 0
 expect_eq "uefi: booted with EFI" "$(report "$T/uefi.log" efi)" 1
-expect_fail "qcow2 not supported yet" 3 "^imager: diskFormat qcow2: not supported yet" "$T/q/*" \
-	"$IMAGER" oracle -o "$T/q" -q
 
 # secureboot-metal: signed systemd-boot + signed UKI + .auth files in the ESP; OVMF Secure
 # Boot from setup mode: systemd-boot enrolls (force; 252 has no if-safe), resets, and the

@@ -160,7 +160,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' env TMPDIR="$tmp" "$IMAGER" metal -o "$o" 
 	pid=$!
 	for ((i = 0; i < 2000; i++)); do
 		if [ "$2" = out ]; then
-			compgen -G "$o/.*disk*" >/dev/null && break
+			compgen -G "$o/.[!.]*" >/dev/null && break
 		else
 			compgen -G "$tmp/imager-stage.*/*" >/dev/null && break
 		fi

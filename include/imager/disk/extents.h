@@ -72,4 +72,8 @@ int im_extents_copy(const struct im_extents *x, int fd, uint64_t from, uint64_t 
 /* pread exactly len bytes at off (short only past the end: the rest is zeroed). */
 int im_extents_pread(int fd, void *buf, size_t len, uint64_t off, struct im_error *err);
 
+/* An unnamed read-write file in dir (O_TMPFILE; else a name unlinked at once): a staging
+ * file that nothing can leave behind. */
+int im_disk_tmpfile(const char *dir, struct im_error *err);
+
 #endif

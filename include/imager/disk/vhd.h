@@ -18,6 +18,9 @@ enum im_vhd_type { IM_VHD_FIXED = 2, IM_VHD_DYNAMIC = 3 };
 /* The virtual size for a disk of `size` bytes (whole MiB), or IM_EXIT_INVALID naming
  * `what` when it exceeds IM_VHD_MAX_SIZE. */
 int im_vhd_size(uint64_t size, const char *what, uint64_t *vsize, struct im_error *err);
+/* diskFormatOptions as qemu-img takes them for vpc: "subformat=fixed|dynamic" and
+ * "force_size" (always in effect: the size is the disk's, whole MiB). Default fixed. */
+int im_vhd_parse_options(const char *opts, enum im_vhd_type *type, struct im_error *err);
 /* The 512-byte footer (spec §"Hard Disk Footer Format"). data_offset: ~0 for fixed. */
 void im_vhd_footer(uint8_t out[IM_VHD_FOOTER], enum im_vhd_type type, uint64_t vsize,
 		   uint64_t data_offset, const char *label, int64_t epoch);

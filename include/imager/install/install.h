@@ -135,6 +135,9 @@ struct im_install_opts {
 };
 
 /* The smallest disk for these options and assets (bytes); 0 when invalid. */
+/* The size of an image the imager builds: the profile's diskSize plus the two boot slots
+ * BOOT-A/B when GRUB boots them (DESIGN §4; sd-boot keeps its slots in the ESP). */
+uint64_t im_install_image_size(uint64_t disk_size, enum im_bootloader bl);
 uint64_t im_install_min_size(const struct im_install_opts *o, const struct im_install_assets *a);
 
 /* Write the whole layout onto fd (regular file: extended sparsely to disk_size; block

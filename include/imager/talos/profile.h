@@ -79,6 +79,7 @@ enum im_prof_disk_format {
 	IM_PROF_DISK_QCOW2,
 	IM_PROF_DISK_VHD,
 	IM_PROF_DISK_OVA,
+	IM_PROF_DISK_VHD_DYNAMIC, /* VHD dynamic (diskFormat vhd is fixed, as Azure takes) */
 };
 enum im_prof_bootloader {
 	IM_PROF_BOOT_UNSET,

@@ -391,7 +391,7 @@ static void test_bad_enums(void **state)
 			  NULL);
 	expect_load_error("output: {imageOptions: {diskFormat: vmdk}}\n", IM_EXIT_INVALID,
 			  "t.yaml:1:37: output.imageOptions.diskFormat: invalid value \"vmdk\" "
-			  "(allowed: raw, qcow2, vhd, ova)",
+			  "(allowed: raw, qcow2, vhd, ova, vhd-dynamic)",
 			  NULL);
 	expect_load_error("output: {imageOptions: {bootloader: lilo}}\n", IM_EXIT_INVALID,
 			  "t.yaml:1:37: output.imageOptions.bootloader: invalid value \"lilo\" "

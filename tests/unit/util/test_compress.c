@@ -1,8 +1,10 @@
 /* Unit tests for lib/compress.c: each format decodes with the reference tool, xz uses the
- * CRC32 check the kernel needs, and the thread count never changes the bytes. */
+ * CRC32 check the kernel needs, the thread count never changes the bytes, and image
+ * streams take zero runs cheaply. */
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 
 #include "imager/util/compress.h"
 
@@ -114,6 +116,73 @@ static void test_none_and_names(void **state)
 	free(d);
 }
 
+/* Image streams: data and zero runs (some shorter than the 1 MiB threshold, some not, one
+ * at the end) decode to the same bytes as writing the zeros; a long run costs next to
+ * nothing (zstd: RLE blocks, gzip: a repeated pre-deflated chunk); without zero runs an
+ * image gzip stream is byte for byte zlib's own gzip stream. */
+static void image_stream(const char *path, enum im_compress kind, const unsigned char *data,
+			 bool runs)
+{
+	static const uint64_t zeros[] = {(5u << 20) + 123, 300u << 10, 64u << 20};
+	struct im_error err = {0};
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	struct im_cstream *s;
+	assert_int_equal(im_cstream_open_image(&s, kind, fd, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(im_cstream_write(s, data + i * 100000, 100000, &err), 0);
+		if (runs)
+			assert_int_equal(im_cstream_write_zeros(s, zeros[i], &err), 0);
+	}
+	assert_int_equal(im_cstream_finish(s, &err), 0);
+	close(fd);
+}
+
+static void test_image_zero_runs(void **state)
+{
+	(void)state;
+	char *d = tu_tmpdir();
+	unsigned char *data = make_data(300000);
+	char ref[512], c[512], plain[512];
+	snprintf(ref, sizeof(ref), "%s/ref", d);
+	FILE *f = fopen(ref, "wb");
+	fwrite(data, 1, 100000, f);
+	fseek(f, (5 << 20) + 123, SEEK_CUR);
+	fwrite(data + 100000, 1, 100000, f);
+	fseek(f, 300 << 10, SEEK_CUR);
+	fwrite(data + 200000, 1, 100000, f);
+	fclose(f);
+	assert_int_equal(truncate(ref, 300000 + (5 << 20) + 123 + (300 << 10) + (64 << 20)), 0);
+	const struct {
+		enum im_compress kind;
+		const char *dec;
+		long max;
+	} k[] = {{IM_COMPRESS_ZSTD, "zstd -dcq", 4000}, /* over the data alone */
+		 {IM_COMPRESS_GZIP, "gzip -dc", 100000},
+		 {IM_COMPRESS_XZ, "xz -dc", 30000}};
+	for (int i = 0; i < 3; i++) {
+		snprintf(c, sizeof(c), "%s/c%d", d, i);
+		image_stream(c, k[i].kind, data, true);
+		assert_int_equal(tu_sh("%s < %s | cmp -s - %s", k[i].dec, c, ref), 0);
+		struct stat st, st0;
+		snprintf(plain, sizeof(plain), "%s/d%d", d, i);
+		image_stream(plain, k[i].kind, data, false);
+		assert_int_equal(stat(c, &st), 0);
+		assert_int_equal(stat(plain, &st0), 0);
+		if (st.st_size - st0.st_size >= k[i].max)
+			fail_msg("%s: %ld bytes for the zero runs", k[i].dec,
+				 (long)(st.st_size - st0.st_size));
+	}
+	assert_int_equal(tu_sh("gzip -t %s/c1", d), 0);
+	snprintf(c, sizeof(c), "%s/g-image", d);
+	snprintf(plain, sizeof(plain), "%s/g-plain", d);
+	image_stream(c, IM_COMPRESS_GZIP, data, false);
+	compress_to(plain, IM_COMPRESS_GZIP, 1, data, 300000);
+	assert_int_equal(tu_sh("cmp -s %s %s", c, plain), 0);
+	free(data);
+	tu_rmtree(d);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +190,7 @@ int main(void)
 	    cmocka_unit_test(test_zstd),
 	    cmocka_unit_test(test_gzip_header_fixed),
 	    cmocka_unit_test(test_none_and_names),
+	    cmocka_unit_test(test_image_zero_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,36 @@ static void test_roundtrip(void **state)
 	free(q);
 }
 
+/* The sample's zeros given as zero runs (one mid-block, whole blocks, one from the
+ * middle of a block over the next): the same bytes as writing them, for 1 and 3 threads. */
+static void test_zero_runs(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *b = sample(&len);
+	for (int t = 1; t <= 3; t += 2) {
+		setenv("IMAGER_THREADS", t == 1 ? "1" : "3", 1);
+		char *p = write_xz("w.xz", b, len);
+		char *q = tu_path("z.xz");
+		int fd = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		struct im_xzb *x = NULL;
+		struct im_error err = {0};
+		assert_int_equal(im_xzb_open(&x, 1, fd, &err), 0);
+		assert_int_equal(im_xzb_write_zeros(x, 1000, &err), 0);
+		assert_int_equal(im_xzb_write_zeros(x, BS - 1000, &err), 0);
+		assert_int_equal(im_xzb_write(x, b + BS, BS, &err), 0);
+		assert_int_equal(im_xzb_write_zeros(x, 2 * (size_t)BS, &err), 0);
+		assert_int_equal(im_xzb_write(x, b + 4 * (size_t)BS, 12345, &err), 0);
+		assert_int_equal(im_xzb_finish(x, &err), 0);
+		close(fd);
+		assert_int_equal(tu_sh("cmp -s '%s' '%s'", p, q), 0);
+		free(p);
+		free(q);
+	}
+	setenv("IMAGER_THREADS", "1", 1);
+	free(b);
+}
+
 static void test_empty(void **state)
 {
 	(void)state;
@@ -88,6 +118,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_zero_runs),
 	    cmocka_unit_test(test_empty),
 	};
 	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
