@@ -146,7 +146,9 @@ fi
 
 # --- 3. interrupted builds --------------------------------------------------------------
 # The build runs with SIGINT at its default (a background job of a script would ignore it);
-# it is stopped once its temporary output (or staging folder) exists.
+# it is stopped once its temporary output (or staging folder) exists: for the image,
+# .metal-amd64.raw.zst.XXXXXX, open from the start of the disk build (the raw disk being
+# converted has no name: O_TMPFILE).
 EXT=$T/ext.tar
 tar -cf "$EXT" -C "$SRC/extensions/hello-world" manifest.yaml rootfs 2>/dev/null ||
 	tar -cf "$EXT" -C "$OUT/extensions/hello-world-amd64" .
@@ -160,7 +162,7 @@ os.execvp(sys.argv[1], sys.argv[1:])' env TMPDIR="$tmp" "$IMAGER" metal -o "$o" 
 	pid=$!
 	for ((i = 0; i < 2000; i++)); do
 		if [ "$2" = out ]; then
-			compgen -G "$o/.[!.]*" >/dev/null && break
+			compgen -G "$o/.metal-amd64*" >/dev/null && break
 		else
 			compgen -G "$tmp/imager-stage.*/*" >/dev/null && break
 		fi
