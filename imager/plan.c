@@ -179,12 +179,17 @@ static int apply_extensions(struct im_plan *pl, struct im_error *err)
 	const char *threads = getenv("IMAGER_THREADS");
 	struct im_ext_initramfs_opts o = {
 	    .compress = -1, .level = -1, .mtime = epoch, .threads = threads ? atoi(threads) : 0};
-	if (im_ext_append_to_initramfs(pl->initramfs, exts, l->n, tmp, &o, err) < 0)
+	/* registered before it exists: between its rename into place and the end of the
+	 * build, an interrupted run must remove it too */
+	int cleanup = im_cleanup_add(tmp, false);
+	if (im_ext_append_to_initramfs(pl->initramfs, exts, l->n, tmp, &o, err) < 0) {
+		im_cleanup_forget(cleanup);
 		goto out;
+	}
 	free(pl->initramfs);
 	pl->initramfs = tmp;
 	pl->initramfs_is_temp = 1;
-	pl->initramfs_cleanup = im_cleanup_add(tmp, false); /* removed if interrupted */
+	pl->initramfs_cleanup = cleanup;
 	tmp = NULL;
 	rc = 0;
 out:

@@ -115,7 +115,7 @@ else
 	python3 "$GPTEDIT" "$T/past.img" entry-end 5 $((size / 512 + 100))
 	before=$(sha256sum <"$T/past.img")
 	for verb in "status" "upgrade --assets $INSTALL/amd64" "commit --slot A" "rollback" \
-		"meta set 0xa=x"; do
+		"meta set 0xa x"; do
 		# shellcheck disable=SC2086
 		expect_fail "installer ${verb%% *}: a GPT entry past the end of the disk is refused" 2 \
 			"partition 5 \\(META\\) ends at byte [0-9]+, past the end of the disk \\($size bytes\\)" \
@@ -152,7 +152,7 @@ fi
 EXT=$T/ext.tar
 tar -cf "$EXT" -C "$SRC/extensions/hello-world" manifest.yaml rootfs 2>/dev/null ||
 	tar -cf "$EXT" -C "$OUT/extensions/hello-world-amd64" .
-interrupt() { # SIGNAL WAIT-FOR(out|tmp) DESC
+interrupt() { # SIGNAL WAIT-FOR(out|ext|tmp) DESC
 	local o=$T/int-$1-$2 tmp=$T/tmp-$1-$2 pid rc i
 	mkdir -p "$o" "$tmp"
 	python3 -c 'import os, signal, sys
@@ -161,11 +161,11 @@ os.execvp(sys.argv[1], sys.argv[1:])' env TMPDIR="$tmp" "$IMAGER" metal -o "$o" 
 		--system-extension-image "$EXT" 2>"$o.err" &
 	pid=$!
 	for ((i = 0; i < 2000; i++)); do
-		if [ "$2" = out ]; then
-			compgen -G "$o/.metal-amd64*" >/dev/null && break
-		else
-			compgen -G "$tmp/imager-stage.*/*" >/dev/null && break
-		fi
+		case $2 in
+		out) compgen -G "$o/.metal-amd64*" >/dev/null && break ;;
+		ext) compgen -G "$o/.initramfs-extensions.*" >/dev/null && break ;;
+		*) compgen -G "$tmp/imager-stage.*/*" >/dev/null && break ;;
+		esac
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.01
 	done
@@ -185,3 +185,4 @@ os.execvp(sys.argv[1], sys.argv[1:])' env TMPDIR="$tmp" "$IMAGER" metal -o "$o" 
 interrupt INT out "SIGINT while the disk image is written: output folder and TMPDIR clean"
 interrupt TERM out "SIGTERM while the disk image is written: output folder and TMPDIR clean"
 interrupt INT tmp "SIGINT while an extension is staged in TMPDIR: both folders clean"
+interrupt TERM ext "SIGTERM while the initramfs with the extension is made: both folders clean"
