@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "imager/talos/profile.h"
+#include "imager/talos/schematic.h"
 #include "iso_efi.h"
 #include "plan.h"
 
@@ -26,6 +27,7 @@ enum {
 	OPT_INPUTS,
 	OPT_SB_KEYS,
 	OPT_STRICT_KERNEL,
+	OPT_SCHEMATIC,
 };
 
 static const struct option opts[] = {
@@ -44,6 +46,7 @@ static const struct option opts[] = {
     {"inputs", required_argument, NULL, OPT_INPUTS},
     {"secureboot-keys", required_argument, NULL, OPT_SB_KEYS},
     {"strict-kernel", no_argument, NULL, OPT_STRICT_KERNEL},
+    {"schematic", required_argument, NULL, OPT_SCHEMATIC},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -72,6 +75,8 @@ static void usage(FILE *f)
 	    "                               pcr-signing-key.pem (imager keys makes them)\n"
 	    "  --strict-kernel              refuse a kernel that lacks a required option of\n"
 	    "                               kernel-config/ (default: one warning line each)\n"
+	    "  --schematic FILE|-           apply an Image Factory schematic (imager schematic "
+	    "--help)\n"
 	    "  -q, --quiet                  do not print the effective profile\n",
 	    f);
 }
@@ -96,6 +101,18 @@ static int meta_flag(struct im_profile *p, const char *arg, struct im_error *err
 	fclose(m);
 	int rc = im_profile_set(p, "customization.metaContents", buf, err);
 	free(buf);
+	return rc;
+}
+
+/* --schematic FILE: its customization and overlay, in command-line order with the
+ * other flags (so a later --extra-kernel-arg comes after the schematic's). */
+static int schematic_flag(struct im_profile *p, const char *path, struct im_error *err)
+{
+	struct im_schematic *s;
+	if (im_schematic_load(path, &s, err) < 0)
+		return -1;
+	int rc = im_schematic_apply(s, p, err);
+	im_schematic_free(s);
 	return rc;
 }
 
@@ -144,6 +161,8 @@ static int apply_flags(int argc, char **argv, struct im_profile *p, struct build
 			rc = im_profile_set(p, path, optarg, err);
 		else if (c == OPT_META)
 			rc = meta_flag(p, optarg, err);
+		else if (c == OPT_SCHEMATIC)
+			rc = schematic_flag(p, optarg, err);
 		else if (c == 'o')
 			a->out_dir = optarg;
 		else if (c == OPT_INPUTS)

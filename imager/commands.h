@@ -11,6 +11,7 @@ int imager_cmd_mkinitramfs(int argc, char **argv); /* imager mkinitramfs DIR OUT
 int imager_cmd_keys(int argc, char **argv);	   /* imager keys --output DIR  (keys_cmd.c) */
 int imager_cmd_sign(int argc, char **argv);	   /* imager sign IN OUT        (sign_cmd.c) */
 int imager_cmd_inspect(int argc, char **argv);	   /* imager inspect FILE       (inspect_cmd.c) */
+int imager_cmd_schematic(int argc, char **argv);   /* imager schematic id FILE  (schematic_cmd.c) */
 int imager_cmd_kernel_check(int argc,
 			    char **argv); /* imager kernel-check    (kernel_check_cmd.c) */
 

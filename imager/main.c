@@ -17,6 +17,8 @@ static void usage(FILE *f)
 	      "(--json)\n"
 	      "       imager keys --output DIR     Secure Boot keys (see imager keys --help)\n"
 	      "       imager sign --key K --cert C IN OUT   Authenticode-sign an EFI binary\n"
+	      "       imager schematic id FILE|-   Image Factory schematic ID (imager PROFILE\n"
+	      "                                    --schematic FILE builds with one)\n"
 	      "       imager mksquashfs DIR OUT    pack a folder as a reproducible squashfs\n"
 	      "       imager mkinitramfs DIR OUT   pack a folder as a compressed newc initramfs\n"
 	      "Run 'imager VERB --help' for a verb's flags.\n",
@@ -37,6 +39,7 @@ static const struct verb verbs[] = {
     {"kernel-check", imager_cmd_kernel_check},
     {"keys", imager_cmd_keys},
     {"sign", imager_cmd_sign},
+    {"schematic", imager_cmd_schematic},
 };
 
 /* Library warnings: one line each, named like our errors. */

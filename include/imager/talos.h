@@ -13,5 +13,6 @@
 #include "imager/talos/kimage.h"
 #include "imager/talos/overlay.h"
 #include "imager/talos/profile.h"
+#include "imager/talos/schematic.h"
 
 #endif
