@@ -72,6 +72,25 @@ static int check_fields(struct ps *ps, const ynode *map, const char *where,
 	return 0;
 }
 
+/* yaml.v3 resolves a plain "<<" key as a merge of another mapping, which libyaml (our
+ * parser) does not do: refused rather than giving an ID Image Factory would not. */
+static int no_merge_keys(struct ps *ps, const ynode *n, unsigned depth)
+{
+	if (depth > IM_YAML_MAX_DEPTH)
+		return 0;
+	size_t cnt = n->kind == IM_YAML_MAP ? 2 * n->n : n->kind == IM_YAML_SEQ ? n->n : 0;
+	for (size_t i = 0; i < cnt; i++) {
+		const ynode *c = n->items[i];
+		if (n->kind == IM_YAML_MAP && i % 2 == 0 && c->plain && !strcmp(c->text, "<<"))
+			return im_fail(ps->err, IM_EXIT_UNSUPPORTED,
+				       "%s:%u:%u: merge keys (<<) are not supported in schematics",
+				       ps->origin, c->line, c->col);
+		if (no_merge_keys(ps, c, depth + 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static const ynode *get(const ynode *map, const char *key)
 {
 	for (size_t i = 0; i < map->n; i++)
@@ -131,7 +150,8 @@ static int get_bool(struct ps *ps, const ynode *n, const char *field, bool *out)
 	return bad(ps, n, field, "true or false");
 }
 
-/* yaml.v3 into a uint8: a plain integer (10, 0xa, 0o12, 012) in 0..255. */
+/* yaml.v3 into a uint8: a plain integer (10, 0xa, 0o12, 012) in 0..255, or a plain
+ * number it reads as a float (09, 1e1), truncated. */
 static int get_u8(struct ps *ps, const ynode *n, const char *field, uint8_t *out)
 {
 	struct sv v = {0};
@@ -143,6 +163,10 @@ static int get_u8(struct ps *ps, const ynode *n, const char *field, uint8_t *out
 	    n->kind == IM_YAML_SCALAR && n->plain ? sv_resolve_plain(n->text, &v) : SV_STR;
 	if ((k == SV_INT && v.i >= 0 && v.i <= 255)) {
 		*out = (uint8_t)v.i;
+		return 0;
+	}
+	if (k == SV_FLOAT && v.f >= 0 && v.f < 256) { /* v3 truncates a float (09 is 9.0) */
+		*out = (uint8_t)v.f;
 		return 0;
 	}
 	return bad(ps, n, field, "an integer 0..255 (e.g. 0xa)");
@@ -347,7 +371,8 @@ int im_schematic_parse(const char *text, size_t len, const char *origin, struct 
 		goto done;
 	}
 	const ynode *v;
-	if (check_fields(&ps, root, "the schematic", known) < 0 ||
+	if (no_merge_keys(&ps, root, 0) < 0 ||
+	    check_fields(&ps, root, "the schematic", known) < 0 ||
 	    ((v = get(root, "overlay")) && parse_overlay(&ps, v) < 0) ||
 	    ((v = get(root, "customization")) && parse_customization(&ps, v) < 0))
 		goto done;

@@ -26,6 +26,7 @@
 #include "imager/install/grubenv.h"
 #include "imager/talos/cmdline.h"
 #include "imager/talos/profile.h"
+#include "imager/talos/schematic.h"
 #include "imager/util/sha256.h"
 
 static const char *root;
@@ -162,6 +163,31 @@ static void fat_seed(const char *name, uint64_t size, uint32_t cluster, int grub
 
 /* ---- grubenv, cmdline, profiles, overlays, extensions: text ---- */
 
+/* Schematics: one as a user writes it, and its canonical form (what the ID hashes). */
+static void schematic_seeds(void)
+{
+	static const char user[] =
+	    "overlay:\n  name: rpi_generic\n  image: siderolabs/sbc-raspberrypi\n  options:\n"
+	    "    configTxtAppend: \"dtoverlay=x\"\n    n: {a: [1, 0x10, true, ~, 1.5, "
+	    "2024-01-02]}\ncustomization:\n  extraKernelArgs: [noapic, \"yes\", '- x']\n"
+	    "  meta:\n    - key: 0xa\n      value: |\n        hostname: a\n  systemExtensions:\n"
+	    "    officialExtensions: [siderolabs/gvisor]\n  secureboot: "
+	    "{includeWellKnownCertificates: on}\n  bootloader: sd-boot\n";
+	struct im_error err = {0};
+	struct im_schematic *s;
+	char *canon;
+	size_t len;
+	seed("fuzz_schematic", "user", -1, user, sizeof(user) - 1);
+	if (im_schematic_parse(user, sizeof(user) - 1, "seed", &s, &err) < 0 ||
+	    im_schematic_marshal(s, &canon, &len, &err) < 0)
+		die("schematic", &err);
+	seed("fuzz_schematic", "canonical", -1, canon, len);
+	free(canon);
+	im_schematic_free(s);
+	static const char empty[] = "customization: {}\n";
+	seed("fuzz_schematic", "empty", -1, empty, sizeof(empty) - 1);
+}
+
 static void text_seeds(void)
 {
 	struct im_error err = {0};
@@ -200,6 +226,7 @@ static void text_seeds(void)
 	    "dual-boot, sectorSize: 4096}\noverlay: {name: rpi_generic, options: {configTxt: "
 	    "a}}\n";
 	seed("fuzz_profile", "user", -1, user, sizeof(user) - 1);
+	schematic_seeds();
 
 	static const char *const overlays[] = {"pine64", "rock64", "rockpi4", "rockpro64",
 					       "rpi_generic"};

@@ -191,6 +191,36 @@ static void test_canonical_scalars(void **state)
 			 "        - key: 12\n          value: |+\n            x\n\n");
 }
 
+/* go-yaml v3 behaviours the ID depends on, each checked against yaml.v3 v3.0.1: null
+ * items of typed lists dropped, 09 read as the float 9 into a uint8, plain timestamps in
+ * options written back as time.Time (RFC 3339), multi-line keys as "? key", go-yaml's
+ * leading-BOM escaping, tabs (no plain, no single quotes, literal allowed). */
+static void test_yaml_v3_quirks(void **state)
+{
+	(void)state;
+	expect_canonical("customization: {extraKernelArgs: [a, ~, null, b], meta: [~, {key: 09, "
+			 "value: x}]}",
+			 "customization:\n    extraKernelArgs:\n        - a\n        - b\n"
+			 "    meta:\n        - key: 9\n          value: x\n");
+	expect_canonical("overlay: {name: x, options: {d: 2024-1-2, t: "
+			 "\"2024-01-02t1:2:3.50+01:00\", s: 2024-02-30, u: "
+			 "2024-01-02t1:2:3.50+01:00}}",
+			 "overlay:\n    image: \"\"\n    name: x\n    options:\n"
+			 "        d: 2024-01-02T00:00:00Z\n        s: 2024-02-30\n"
+			 "        t: \"2024-01-02t1:2:3.50+01:00\"\n"
+			 "        u: 2024-01-02T01:02:03.5+01:00\ncustomization: {}\n");
+	expect_canonical("overlay: {name: x, options: {\"a\\u2028b\": 1, \"c\\u0085d\": [1]}}",
+			 "overlay:\n    image: \"\"\n    name: x\n    options:\n"
+			 "        ? 'a\u2028            b'\n        : 1\n"
+			 "        ? \"c\\Nd\"\n        :   - 1\ncustomization: {}\n");
+	expect_canonical("customization: {extraKernelArgs: [\"\\ufeffab\", \"x\\ty\", "
+			 "\"l1\\n\\tl2\"]}",
+			 "customization:\n    extraKernelArgs:\n        - \"\\uFEFF\\x61\\x62\"\n"
+			 "        - \"x\\ty\"\n        - |-\n          l1\n          \tl2\n");
+	expect_error("overlay:\n  options:\n    base: &b {a: 1}\n    c:\n      <<: *b\n",
+		     IM_EXIT_UNSUPPORTED, "t.yaml:5:7: merge keys (<<) are not supported");
+}
+
 static void test_unknown_fields(void **state)
 {
 	(void)state;
@@ -278,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_order_and_indent_invariance),
 	    cmocka_unit_test(test_canonical_layout),
 	    cmocka_unit_test(test_canonical_scalars),
+	    cmocka_unit_test(test_yaml_v3_quirks),
 	    cmocka_unit_test(test_unknown_fields),
 	    cmocka_unit_test(test_bad_values),
 	    cmocka_unit_test(test_apply),
