@@ -5,8 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "imager/fs/oci_bundle.h"
+#include "imager/fs/oci_write.h"
+#include "imager/util/epoch.h"
 #include "imager/talos/profile.h"
 #include "imager/talos/schematic.h"
 #include "iso_efi.h"
@@ -68,7 +72,9 @@ static void usage(FILE *f)
 	    "  --meta K=V|K=@FILE           META value, key 0x01..0xff or 1..255 (repeatable)\n"
 	    "  --system-extension-image P   extension folder/tar/squashfs/OCI layout (repeatable)\n"
 	    "  --overlay-name N --overlay-image P --overlay-option K=V   board overlay\n"
-	    "  --base-installer-image P     base installer bundle\n"
+	    "  --base-installer-image P     base installer bundle (installer-<arch>.tar): the\n"
+	    "                               assets the profile does not name come from it\n"
+	    "  --tar-to-stdout              write the output folder's files as a tar to stdout\n"
 	    "  --inputs DIR                 inputs folder (default $IMAGER_INPUTS, then the "
 	    "payload)\n"
 	    "  --secureboot-keys DIR        uki-signing-key.pem, uki-signing-cert.pem,\n"
@@ -144,7 +150,7 @@ static const char *flag_path(int opt)
 
 struct build_args {
 	const char *out_dir, *inputs, *keys;
-	int quiet, strict_kernel;
+	int quiet, strict_kernel, tar;
 };
 
 /* Flags are applied in command-line order after the profile is loaded, so the profile
@@ -174,8 +180,7 @@ static int apply_flags(int argc, char **argv, struct im_profile *p, struct build
 		else if (c == OPT_STRICT_KERNEL)
 			a->strict_kernel = 1;
 		else if (c == OPT_TAR)
-			rc =
-			    im_fail(err, IM_EXIT_UNSUPPORTED, "--tar-to-stdout: not supported yet");
+			a->tar = 1;
 		if (rc < 0)
 			return -1;
 	}
@@ -197,6 +202,8 @@ static int build(struct im_plan *pl, struct im_error *err)
 		return im_out_iso(pl, err);
 	case IM_PROF_KIND_IMAGE:
 		return im_out_image(pl, err);
+	case IM_PROF_KIND_INSTALLER:
+		return im_out_installer(pl, err);
 	default:
 		return im_fail(err, IM_EXIT_UNSUPPORTED, "output kind %s: not supported yet",
 			       im_prof_kind_name(pl->p->output.kind));
@@ -230,6 +237,36 @@ static int find_profile_arg(int argc, char **argv, const char **spec, struct im_
 	return 0;
 }
 
+/* --tar-to-stdout (Talos): the outputs are built in a private folder, then its files go to
+ * standard output as one tar (sorted, 0:0, SOURCE_DATE_EPOCH times) and the folder is
+ * removed. Nothing else is written to stdout. */
+static int tar_out_dir(char **dir, struct im_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	if (asprintf(dir, "%s/imager-out.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
+		*dir = NULL;
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	}
+	if (!mkdtemp(*dir)) {
+		im_fail_errno(err, IM_EXIT_ENV, "%s: cannot create a folder", *dir);
+		free(*dir);
+		*dir = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int tar_to_stdout(const char *dir, struct im_error *err)
+{
+	int64_t epoch;
+	struct im_tree *t = NULL;
+	if (im_source_date_epoch(&epoch, err) < 0 || im_tree_from_dir(&t, dir, epoch, err) < 0)
+		return -1;
+	int rc = im_tar_write_tree(t, STDOUT_FILENO, false, "standard output", NULL, err);
+	im_tree_free(t);
+	return rc;
+}
+
 int imager_cmd_build(int argc, char **argv)
 {
 	struct im_error err = {0};
@@ -243,8 +280,13 @@ int imager_cmd_build(int argc, char **argv)
 	}
 	struct im_profile *p = NULL;
 	struct im_plan pl = {0};
+	char *tar_dir = NULL;
 	if (im_profile_load(spec, &p, &err) < 0 || apply_flags(argc, argv, p, &a, &err) < 0)
 		goto fail;
+	if (a.tar && tar_out_dir(&tar_dir, &err) < 0)
+		goto fail;
+	if (tar_dir)
+		a.out_dir = tar_dir;
 	/* Board images default to .xz (as Talos's SBC images), unless the user chose. */
 	if ((p->overlay.name || p->overlay.image.path) && p->output.out_format_builtin &&
 	    p->output.kind == IM_PROF_KIND_IMAGE)
@@ -258,11 +300,18 @@ int imager_cmd_build(int argc, char **argv)
 	pl.quiet = a.quiet;
 	if (build(&pl, &err) < 0)
 		goto fail;
-	im_plan_free(&pl);
+	im_plan_free(&pl); /* removes its temporary files from the output folder */
+	memset(&pl, 0, sizeof(pl));
+	if (tar_dir && tar_to_stdout(tar_dir, &err) < 0)
+		goto fail;
+	im_rmtree(tar_dir);
+	free(tar_dir);
 	im_profile_free(p);
 	return 0;
 fail:
 	im_plan_free(&pl);
+	im_rmtree(tar_dir);
+	free(tar_dir);
 	im_profile_free(p);
 	return imager_report(&err);
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imager/fs/oci_bundle.h"
 #include "imager/talos/cmdline.h"
 #include "imager/util/epoch.h"
 #include "imager/talos/extension.h"
@@ -222,6 +223,57 @@ static int load_overlay(struct im_plan *pl, struct im_error *err)
 	return im_overlay_check(pl->overlay, pl->arch, err);
 }
 
+/* --base-installer-image (Talos's customisation flow): the base bundle's /usr/install/<arch>/
+ * replaces the inputs folder, so assets the profile does not name come from it; its root
+ * without usr/install is the installer root of a new bundle. */
+static int unpack_base(struct im_plan *pl, const char *bundle, struct im_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *root = NULL, *from = NULL, *kernel = NULL;
+	int rc = -1;
+	if (asprintf(&pl->base_stage, "%s/imager-base.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
+		pl->base_stage = NULL;
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	}
+	if (!mkdtemp(pl->base_stage)) {
+		im_fail_errno(err, IM_EXIT_ENV, "%s: cannot create a staging folder",
+			      pl->base_stage);
+		free(pl->base_stage);
+		pl->base_stage = NULL;
+		return -1;
+	}
+	if (asprintf(&root, "%s/root", pl->base_stage) < 0 ||
+	    asprintf(&from, "%s/usr/install", root) < 0 ||
+	    asprintf(&pl->inputs, "%s/install/%s", pl->base_stage, pl->arch) < 0 ||
+	    asprintf(&kernel, "%s/vmlinuz", pl->inputs) < 0) {
+		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (im_oci_unpack(bundle, pl->arch, root, err) < 0)
+		goto out;
+	char *to = NULL;
+	if (asprintf(&to, "%s/install", pl->base_stage) < 0) {
+		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+		goto out;
+	}
+	int moved = rename(from, to);
+	free(to);
+	if (moved < 0 || access(kernel, R_OK) < 0) {
+		im_fail(err, IM_EXIT_INVALID,
+			"%s: no /usr/install/%s/vmlinuz (expected an installer bundle for %s)",
+			bundle, pl->arch, pl->arch);
+		goto out;
+	}
+	pl->installer_root = root;
+	root = NULL;
+	rc = 0;
+out:
+	free(root);
+	free(from);
+	free(kernel);
+	return rc;
+}
+
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
 		 const char *keys_dir, const char *out_dir, int strict_kernel, struct im_error *err)
 {
@@ -238,8 +290,12 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		return make_out_dir(out_dir, err); /* needs no input file */
 	if (p->secureboot && resolve_keys(pl, keys_dir, err) < 0)
 		return -1;
-	if (im_plan_find_inputs(pl->arch, inputs_flag, &pl->inputs, err) < 0 ||
-	    im_plan_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
+	if (p->input.base_installer.path) {
+		if (unpack_base(pl, p->input.base_installer.path, err) < 0)
+			return -1;
+	} else if (im_plan_find_inputs(pl->arch, inputs_flag, &pl->inputs, err) < 0)
+		return -1;
+	if (im_plan_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
 	    im_plan_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
 			  err) < 0 ||
 	    im_plan_check_kernel(pl, strict_kernel, err) < 0)
@@ -249,6 +305,9 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 
 void im_plan_free(struct im_plan *pl)
 {
+	im_rmtree(pl->base_stage);
+	free(pl->base_stage);
+	free(pl->installer_root);
 	free(pl->inputs);
 	free(pl->kernel);
 	if (pl->initramfs_is_temp) {

@@ -24,6 +24,9 @@ struct im_plan {
 	char *sb_key, *sb_cert, *pcr_key;
 	const char *keys_dir;	    /* --secureboot-keys, may be NULL */
 	struct im_overlay *overlay; /* the board overlay (options set, checked), or NULL */
+	/* --base-installer-image: the bundle unpacked into base_stage; its /usr/install/<arch>
+	 * is the inputs folder, the rest (installer, loader, libraries) installer_root. */
+	char *base_stage, *installer_root;
 	int quiet;
 };
 
@@ -60,5 +63,6 @@ int im_out_kernel(struct im_plan *pl, struct im_error *err);
 int im_out_initramfs(struct im_plan *pl, struct im_error *err);
 int im_out_uki(struct im_plan *pl, struct im_error *err);
 int im_out_image(struct im_plan *pl, struct im_error *err);
+int im_out_installer(struct im_plan *pl, struct im_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* Helpers shared by the installer's verbs: disks, assets folders, sizes, errors. */
 #include <ctype.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <getopt.h>
 #include <fcntl.h>
@@ -222,6 +223,73 @@ static int read_line(const char *dir, const char *name, char **out, struct im_er
 	return 0;
 }
 
+/* The whole content of dir/name as a string when it exists, else NULL. */
+static int read_text(const char *dir, const char *name, char **out, struct im_error *err)
+{
+	char *p;
+	size_t len;
+	if (optional(dir, name, &p) < 0)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	*out = NULL;
+	if (!p)
+		return 0;
+	int rc = im_read_file(p, name, (uint8_t **)out, &len, err);
+	free(p);
+	return rc;
+}
+
+/* esp/ of an assets folder: every regular file, by its path below esp/, sorted. */
+static struct inst_assets *esp_walk_ia;
+static size_t esp_walk_base;
+static int esp_walk_fail;
+
+static int esp_visit(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	struct inst_assets *ia = esp_walk_ia;
+	if (flag != FTW_F)
+		return 0;
+	struct im_install_file *n = realloc(ia->esp, (ia->n_esp + 1) * sizeof(*n));
+	if (!n) {
+		esp_walk_fail = 1;
+		return 1;
+	}
+	ia->esp = n;
+	n[ia->n_esp].path = strdup(path + esp_walk_base);
+	n[ia->n_esp].src = strdup(path);
+	n[ia->n_esp].data = NULL;
+	n[ia->n_esp].len = 0;
+	ia->n_esp++;
+	return 0;
+}
+
+static int esp_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct im_install_file *)a)->path,
+		      ((const struct im_install_file *)b)->path);
+}
+
+static int load_esp(const char *dir, struct inst_assets *ia, struct im_error *err)
+{
+	char *p;
+	if (optional(dir, "esp", &p) < 0)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (!p)
+		return 0;
+	esp_walk_ia = ia;
+	esp_walk_base = strlen(p) + 1;
+	esp_walk_fail = 0;
+	int rc = nftw(p, esp_visit, 16, FTW_PHYS);
+	free(p);
+	if (rc != 0 || esp_walk_fail)
+		return im_fail(err, esp_walk_fail ? IM_EXIT_INTERNAL : IM_EXIT_MISSING,
+			       "%s/esp: cannot read the folder", dir);
+	if (ia->n_esp)
+		qsort(ia->esp, ia->n_esp, sizeof(*ia->esp), esp_cmp);
+	return 0;
+}
+
 int inst_assets_load(const char *dir, struct inst_assets *ia, struct im_error *err)
 {
 	memset(ia, 0, sizeof(*ia));
@@ -248,9 +316,12 @@ int inst_assets_load(const char *dir, struct inst_assets *ia, struct im_error *e
 	free(uki);
 	if (rc < 0 || read_line(dir, "cmdline", &ia->cmdline, err) < 0 ||
 	    read_line(dir, "name", &ia->name, err) < 0 ||
-	    read_line(dir, "version", &ia->version, err) < 0)
+	    read_line(dir, "version", &ia->version, err) < 0 ||
+	    read_line(dir, "bootloader", &ia->bootloader, err) < 0 ||
+	    read_line(dir, "meta", &ia->meta, err) < 0 ||
+	    read_text(dir, "loader.conf.extra", &ia->loader_conf_extra, err) < 0)
 		return -1;
-	return 0;
+	return load_esp(dir, ia, err);
 }
 
 void inst_assets_free(struct inst_assets *ia)
@@ -265,6 +336,14 @@ void inst_assets_free(struct inst_assets *ia)
 	free(ia->name);
 	free(ia->version);
 	free(ia->uki);
+	free(ia->bootloader);
+	free(ia->meta);
+	free(ia->loader_conf_extra);
+	for (size_t i = 0; i < ia->n_esp; i++) {
+		free((char *)ia->esp[i].path);
+		free((char *)ia->esp[i].src);
+	}
+	free(ia->esp);
 	memset(ia, 0, sizeof(*ia));
 }
 

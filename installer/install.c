@@ -14,12 +14,6 @@
 #include "imager/util/outfile.h"
 #include "installer.h"
 
-#ifdef __aarch64__
-#define HOST_ARCH "arm64"
-#else
-#define HOST_ARCH "amd64"
-#endif
-
 enum {
 	O_DISK = 256,
 	O_IMAGE,
@@ -35,7 +29,8 @@ enum {
 	O_VERSION,
 	O_PLATFORM,
 	O_KARG,
-	O_CMDLINE
+	O_CMDLINE,
+	O_BUNDLE
 };
 
 static const struct option opts[] = {
@@ -54,6 +49,7 @@ static const struct option opts[] = {
     {"platform", required_argument, NULL, O_PLATFORM},
     {"extra-kernel-arg", required_argument, NULL, O_KARG},
     {"cmdline", required_argument, NULL, O_CMDLINE},
+    {"bundle", required_argument, NULL, O_BUNDLE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -70,7 +66,11 @@ static void usage(FILE *f)
 	    "  --force                     install over a mounted or busy block device\n"
 	    "  --assets DIR                vmlinuz, initramfs.xz, grub/, systemd-boot.efi,\n"
 	    "                              systemd-stub.efi [uki.efi cmdline name version]\n"
-	    "                              (default: the inputs folder of the arch)\n"
+	    "                              (default: the inputs folder of the arch; inside an\n"
+	    "                              unpacked installer bundle its /usr/install/<arch>)\n"
+	    "  --bundle FILE               installer bundle (installer-<arch>.tar, OCI layout):\n"
+	    "                              its digests are checked, then its assets and record\n"
+	    "                              (command line, META, bootloader) are installed\n"
 	    "  --arch amd64|arm64          target architecture (default: the host's)\n"
 	    "  --meta K=V|K=@FILE          META value (repeatable)\n"
 	    "  --disk-size SIZE            size of a new image file (default: the minimum)\n"
@@ -85,7 +85,7 @@ static void usage(FILE *f)
 }
 
 struct args {
-	const char *disk, *assets, *arch, *platform, *cmdline, *name, *version;
+	const char *disk, *assets, *bundle, *arch, *platform, *cmdline, *name, *version;
 	struct im_install_opts o;
 	int bl_set, zero, force;
 	struct im_meta meta;
@@ -114,6 +114,9 @@ static int parse_opt(struct args *a, int c, struct im_error *err)
 		return 0;
 	case O_ASSETS:
 		a->assets = optarg;
+		return 0;
+	case O_BUNDLE:
+		a->bundle = optarg;
 		return 0;
 	case O_ARCH:
 		a->arch = optarg;
@@ -217,19 +220,63 @@ static int open_target(struct args *a, struct im_outfile *of, int *fd, struct im
 	return 0;
 }
 
+static int install(struct args *a, struct inst_assets *ia, struct im_error *err);
+
 static void on_warn(const char *msg, void *ctx)
 {
 	(void)ctx;
 	fprintf(stderr, "installer: warning: %s\n", msg);
 }
 
+/* The record of a bundle or assets folder (inst_assets): its bootloader unless --bootloader,
+ * its META values under those of --meta. */
+static int apply_record(struct args *a, const struct inst_assets *ia, struct im_error *err)
+{
+	if (ia->bootloader && !a->bl_set &&
+	    im_bootloader_parse(ia->bootloader, &a->o.bootloader, err) < 0)
+		return -1;
+	if (!ia->meta || !ia->meta[0])
+		return 0;
+	struct im_meta rec;
+	im_meta_init(&rec);
+	if (im_meta_decode_string(ia->meta, &rec, err) < 0) {
+		im_meta_free(&rec);
+		return -1;
+	}
+	for (unsigned k = 0; k <= IM_META_KEY_MAX; k++)
+		if (a->meta.v[k].set &&
+		    im_meta_set(&rec, k, a->meta.v[k].data, a->meta.v[k].len, err) < 0) {
+			im_meta_free(&rec);
+			return -1;
+		}
+	im_meta_free(&a->meta);
+	a->meta = rec;
+	return 0;
+}
+
 static int run(struct args *a, struct inst_assets *ia, struct im_error *err)
 {
-	char *dir = a->assets ? strdup(a->assets) : inst_default_assets(a->arch);
+	struct inst_bundle b = {0};
+	if (a->bundle && inst_bundle_open(a->bundle, a->arch, &b, err) < 0) {
+		inst_bundle_close(&b);
+		return -1;
+	}
+	char *dir = a->bundle	? strdup(b.assets)
+		    : a->assets ? strdup(a->assets)
+				: inst_default_assets(a->arch);
 	int rc = inst_assets_load(dir, ia, err);
 	free(dir);
-	if (rc < 0)
-		return -1;
+	if (rc == 0)
+		rc = apply_record(a, ia, err);
+	if (rc == 0)
+		rc = install(a, ia, err);
+	inst_bundle_close(&b);
+	return rc;
+}
+
+static int install(struct args *a, struct inst_assets *ia, struct im_error *err)
+{
+	int rc;
 	char *cmdline = make_cmdline(a, a->cmdline ? a->cmdline : ia->cmdline, err);
 	if (!cmdline)
 		return -1;
@@ -247,7 +294,10 @@ static int run(struct args *a, struct inst_assets *ia, struct im_error *err)
 				       .sdboot_efi = ia->sdboot,
 				       .sdstub_efi = ia->sdstub,
 				       .uki = ia->uki,
-				       .uki_len = ia->uki_len};
+				       .uki_len = ia->uki_len,
+				       .loader_conf_extra = ia->loader_conf_extra,
+				       .esp_files = ia->esp,
+				       .n_esp_files = ia->n_esp};
 	struct im_outfile of = {.fd = -1};
 	int fd = -1;
 	a->o.meta = &a->meta;
@@ -289,6 +339,11 @@ int cmd_install(int argc, char **argv)
 	}
 	if (!a.disk) {
 		im_fail(&err, IM_EXIT_INVALID, "install: --disk PATH is required");
+		goto out;
+	}
+	if (a.bundle && a.assets) {
+		im_fail(&err, IM_EXIT_INVALID,
+			"install: give --bundle FILE or --assets DIR, not both");
 		goto out;
 	}
 	if (!a.bl_set)

@@ -10,6 +10,12 @@
 #include "imager/util/error.h"
 #include "imager/install/install.h"
 
+#ifdef __aarch64__
+#define HOST_ARCH "arm64"
+#else
+#define HOST_ARCH "amd64"
+#endif
+
 int cmd_install(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
@@ -41,12 +47,17 @@ int inst_check_unused(const char *path, int force, struct im_error *err);
 
 /* An assets folder laid out like the inputs folder (DESIGN §3): vmlinuz, initramfs.xz,
  * systemd-stub.efi, systemd-boot.efi, grub/; optional uki.efi (used as is), cmdline,
- * name, version (one line each). */
+ * name, version, bootloader, meta (INSTALLER_META_BASE64 form), loader.conf.extra (one
+ * line each but the last) and esp/ (files copied into the ESP as they are): the record an
+ * installer bundle carries (imager/out_installer.c). */
 struct inst_assets {
 	char *dir, *kernel, *initramfs, *grub_dir, *sdboot, *sdstub;
-	char *cmdline, *name, *version; /* from the folder's files, or NULL */
+	char *cmdline, *name, *version, *bootloader, *meta; /* from the folder's files, or NULL */
+	char *loader_conf_extra;
 	uint8_t *uki;
 	size_t uki_len;
+	struct im_install_file *esp; /* esp/ files (paths and host files malloc'd) */
+	size_t n_esp;
 };
 
 /* The default folder for an arch: $IMAGER_INPUTS, the build tree's out/install/<arch>,
@@ -54,6 +65,16 @@ struct inst_assets {
 char *inst_default_assets(const char *arch);
 int inst_assets_load(const char *dir, struct inst_assets *ia, struct im_error *err);
 void inst_assets_free(struct inst_assets *ia);
+
+/* An installer bundle unpacked into a staging folder (installer/bundle.c): `assets` is its
+ * /usr/install/<arch>/. Errors name the bundle (lib/fs/oci_bundle.h); a bundle without
+ * /usr/install/<arch>/vmlinuz is IM_EXIT_INVALID. */
+struct inst_bundle {
+	char *stage, *assets;
+};
+int inst_bundle_open(const char *bundle, const char *arch, struct inst_bundle *b,
+		     struct im_error *err);
+void inst_bundle_close(struct inst_bundle *b);
 
 /* "1246MiB", "2G", "4096": bytes (K/M/G/T, optional "iB"/"B": powers of 1024). */
 int inst_parse_size(const char *s, const char *what, uint64_t *out, struct im_error *err);

@@ -7,11 +7,13 @@
 
 #include "installer.h"
 
-enum { O_DISK = 256, O_ASSETS, O_NAME, O_VERSION, O_CMDLINE };
+enum { O_DISK = 256, O_ASSETS, O_BUNDLE, O_NAME, O_VERSION, O_CMDLINE, O_ARCH };
 
 static const struct option opts[] = {
     {"disk", required_argument, NULL, O_DISK},
     {"assets", required_argument, NULL, O_ASSETS},
+    {"bundle", required_argument, NULL, O_BUNDLE},
+    {"arch", required_argument, NULL, O_ARCH},
     {"name", required_argument, NULL, O_NAME},
     {"version", required_argument, NULL, O_VERSION},
     {"cmdline", required_argument, NULL, O_CMDLINE},
@@ -21,8 +23,11 @@ static const struct option opts[] = {
 
 static void usage(FILE *f)
 {
-	fputs("usage: installer upgrade [--disk PATH] --assets DIR [--name N] [--version V]\n"
-	      "                         [--cmdline STR]\n"
+	fputs("usage: installer upgrade [--disk PATH] --assets DIR|--bundle FILE [--name N]\n"
+	      "                         [--version V] [--cmdline STR] [--arch A]\n"
+	      "  --bundle FILE: an installer bundle (installer-<arch>.tar) whose digests are\n"
+	      "  checked before the disk is opened; its /usr/install/<arch>/ is DIR.\n"
+	      "  Without either, inside an unpacked bundle: /usr/install/<arch>/.\n"
 	      "  Writes DIR (vmlinuz, initramfs.xz; for systemd-boot uki.efi or\n"
 	      "  systemd-stub.efi; optional cmdline, name, version files) into the slot that is\n"
 	      "  not committed and arms it for one boot; META tag 6 = the committed slot.\n"
@@ -32,7 +37,7 @@ static void usage(FILE *f)
 }
 
 struct args {
-	const char *disk, *assets, *name, *version, *cmdline;
+	const char *disk, *assets, *bundle, *name, *version, *cmdline, *arch;
 };
 
 /* Defaults for what the assets do not say: the committed slot's name and command line. */
@@ -55,8 +60,17 @@ static int run(const struct args *a, int64_t epoch, struct im_error *err)
 	struct inst_assets ia;
 	struct im_slot_info cur = {0};
 	int fd = -1;
-	char *what = NULL, slot = 0;
-	int rc = inst_assets_load(a->assets, &ia, err);
+	char *what = NULL, slot = 0, *dir = NULL;
+	struct inst_bundle b = {0};
+	int rc = a->bundle ? inst_bundle_open(a->bundle, a->arch, &b, err) : 0;
+	memset(&ia, 0, sizeof(ia));
+	if (rc == 0) {
+		dir = a->bundle	  ? strdup(b.assets)
+		      : a->assets ? strdup(a->assets)
+				  : inst_default_assets(a->arch);
+		rc = inst_assets_load(dir, &ia, err);
+		free(dir);
+	}
 	if (rc == 0)
 		rc = inst_open_disk(a->disk, 0, &fd, &what, err);
 	if (rc == 0)
@@ -91,13 +105,14 @@ static int run(const struct args *a, int64_t epoch, struct im_error *err)
 	free(what);
 	free(cur.cmdline);
 	inst_assets_free(&ia);
+	inst_bundle_close(&b);
 	return rc;
 }
 
 int cmd_upgrade(int argc, char **argv)
 {
 	struct im_error err = {0};
-	struct args a = {0};
+	struct args a = {.arch = HOST_ARCH};
 	int64_t epoch;
 	int c;
 	optind = 1;
@@ -111,6 +126,12 @@ int cmd_upgrade(int argc, char **argv)
 			break;
 		case O_ASSETS:
 			a.assets = optarg;
+			break;
+		case O_BUNDLE:
+			a.bundle = optarg;
+			break;
+		case O_ARCH:
+			a.arch = optarg;
 			break;
 		case O_NAME:
 			a.name = optarg;
@@ -130,8 +151,9 @@ int cmd_upgrade(int argc, char **argv)
 	}
 	if (optind < argc)
 		im_fail(&err, IM_EXIT_INVALID, "upgrade: unexpected argument \"%s\"", argv[optind]);
-	else if (!a.assets)
-		im_fail(&err, IM_EXIT_INVALID, "upgrade: --assets DIR is required");
+	else if (a.assets && a.bundle)
+		im_fail(&err, IM_EXIT_INVALID,
+			"upgrade: give --bundle FILE or --assets DIR, not both");
 	else if (inst_setup(&epoch, &err) == 0 && run(&a, epoch, &err) == 0)
 		return 0;
 	return inst_report(&err);

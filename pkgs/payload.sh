@@ -202,7 +202,7 @@ build_init() { # ARCH OUTFILE
 
 # Libraries the installer's share of lib/ calls into (the Makefile's LIBS, less what only
 # the imager uses); a new one shows up as an undefined reference at the link below.
-INSTALLER_LIBS="fdisk z"
+INSTALLER_LIBS="fdisk z yaml"
 
 triplet() { # ARCH -> Debian multiarch triplet
 	case $1 in
@@ -332,7 +332,8 @@ build_initramfs() { # ARCH KDIR KREL DEST
 	mkdir -p "$stage"/{dev,proc,sys,rootfs,tmp,etc}
 	need_input "$ROOTFS_DIR" "the reference root tree"
 	build_init "$arch" "$stage/init"
-	stage_installer "$arch" "$stage"
+	stage_installer "$arch" "$WORK/installer-root-$arch"
+	cp -a "$WORK/installer-root-$arch/." "$stage/"
 	"$IMAGER" mksquashfs "$ROOTFS_DIR" "$stage/rootfs.sqsh" >/dev/null || exit $?
 	stage_modules "$arch" "$kdir" "$krel" "$stage"
 	"$IMAGER" mkinitramfs "$stage" "$dest" || exit $?
@@ -423,6 +424,9 @@ prepare_arch() { # ARCH
 	cp "$kdir/boot/config-$krel" "$dest/config"
 	echo "$krel" >"$dest/kernel.release"
 	build_initramfs "$arch" "$kdir" "$krel" "$dest/initramfs.xz"
+	# The same installer root (installer, loader, libraries) for the installer bundle
+	# (imager installer takes <inputs>/installer-root as its first layer).
+	cp -a "$WORK/installer-root-$arch" "$dest/installer-root"
 	copy_sdboot "$arch" "$dest"
 	"prepare_grub_$arch" "$dest/grub"
 	[ "$arch" = arm64 ] && copy_arm64_boards "$kdir" "$krel" "$dest" && copy_armhf_blobs

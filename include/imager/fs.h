@@ -10,6 +10,9 @@
 #include "imager/fs/fstree.h"
 #include "imager/fs/iso.h"
 #include "imager/fs/oci.h"
+#include "imager/fs/oci_bundle.h"
+#include "imager/fs/oci_write.h"
 #include "imager/fs/squashfs.h"
+#include "imager/fs/tarstream.h"
 
 #endif
