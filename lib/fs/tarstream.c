@@ -200,13 +200,16 @@ int im_tar_next(struct im_tar_in *t, struct im_tar_entry *e, struct im_error *er
 		if (r < 0)
 			return -1;
 		t->pos += (uint64_t)r;
+		if (r < BLOCK && t->entries)
+			return im_fail(err, IM_EXIT_INVALID,
+				       "%s: truncated archive (no end-of-archive block after %d "
+				       "entries)",
+				       t->what, t->entries);
 		if (r < BLOCK)
 			return im_fail(err, IM_EXIT_INVALID,
-				       t->entries || r
-					   ? "%s: truncated archive (no end-of-archive "
-					     "block after %d entries)"
-					   : "%s: empty file (expected a tar archive)%.0d",
-				       t->what, t->entries);
+				       r ? "%s: not a tar archive (%ld bytes, less than one header)"
+					 : "%s: empty file (expected a tar archive)%.0ld",
+				       t->what, r);
 		if (is_zero(h))
 			return t->entries
 				   ? 0
