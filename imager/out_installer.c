@@ -7,8 +7,9 @@
  *   2. /usr/install/<arch>/: vmlinuz, initramfs.xz (extensions appended), systemd-stub.efi,
  *      systemd-boot.efi (signed for Secure Boot), grub/, and the record `installer install`
  *      applies (installer/common.c inst_assets): cmdline, name, version, bootloader, meta
- *      (INSTALLER_META_BASE64 form); for Secure Boot the signed UKI as uki.efi (slot A's
- *      command line; with .pcrsig), the esp/loader/keys/auto/ .auth files and loader.conf.extra.
+ *      (INSTALLER_META_BASE64 form); the UKI: vmlinuz.efi, or for Secure Boot signed as
+ *      uki.efi (slot A's command line; with .pcrsig; the installer uses it as is), the
+ *      esp/loader/keys/auto/ .auth files and loader.conf.extra.
  * Nothing of the target arch runs: the layers are files. */
 #include <dirent.h>
 #include <stdio.h>
@@ -135,6 +136,18 @@ static int add_secureboot(struct layer2 *l, const char *sdboot, struct im_error 
 	return add_mem(l, "loader.conf.extra", conf, strlen(conf), err);
 }
 
+/* Without Secure Boot: the UKI of the bundle's command line as vmlinuz.efi (Talos's name),
+ * for direct use; `installer` builds each slot's UKI from systemd-stub.efi instead (their
+ * command lines carry imager.slot=). */
+static int add_plain_uki(struct layer2 *l, const char *sdboot, struct im_error *err)
+{
+	return im_uki_build(l->pl, &l->uki, &l->uki_len, err) < 0 ||
+		       add_mem(l, "vmlinuz.efi", l->uki, l->uki_len, err) < 0 ||
+		       add_src(l, "systemd-boot.efi", sdboot, err) < 0
+		   ? -1
+		   : 0;
+}
+
 static int build_layer2(struct layer2 *l, struct im_error *err)
 {
 	struct im_plan *pl = l->pl;
@@ -155,8 +168,7 @@ static int build_layer2(struct layer2 *l, struct im_error *err)
 	    add_line(l, "bootloader", bootloader_name(pl), err) < 0 ||
 	    (pl->meta_base64 && add_line(l, "meta", pl->meta_base64, err) < 0))
 		goto out;
-	if (p->secureboot ? add_secureboot(l, sdboot, err) < 0
-			  : add_src(l, "systemd-boot.efi", sdboot, err) < 0)
+	if (p->secureboot ? add_secureboot(l, sdboot, err) < 0 : add_plain_uki(l, sdboot, err) < 0)
 		goto out;
 	rc = 0;
 out:
