@@ -68,10 +68,13 @@ in_root() {
 }
 check "arm64 loader $interp is in the bundle" in_root "$T/a64root" "$interp"
 missing=""
-for so in $(readelf -d "$E" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+for so in $( (readelf -d "$E"; readelf -d "$T/a64root/lib/aarch64-linux-gnu"/*) 2>/dev/null |
+	sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' | sort -u); do
 	[ -e "$T/a64root/lib/aarch64-linux-gnu/$so" ] || missing+=" $so"
 done
-expect_eq "arm64 installer: every DT_NEEDED library is in the bundle" "$missing" ""
+expect_eq "arm64 installer: every DT_NEEDED library (and theirs) is in the bundle" "$missing" ""
+check "arm64 libraries are AArch64 ELFs" sh -c "for l in '$T/a64root/lib/aarch64-linux-gnu'/*; do
+	readelf -h \"\$l\" | grep -q 'Machine:.*AArch64' || exit 1; done"
 
 # reproducible: another folder, TZ, umask and thread count
 check "second build: other folder, TZ, umask, IMAGER_THREADS" sh -c "umask 077 && cd / &&
