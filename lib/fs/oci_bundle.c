@@ -344,7 +344,11 @@ static int whiteout(struct bundle *b, const char *path, const char *base)
 			   ? im_fail_errno(b->err, IM_EXIT_IO, "%s", dst)
 			   : 0;
 	}
-	snprintf(dst, sizeof(dst), "%s/%.*s%s", b->dest, dl, path, base + 4);
+	const char *name = base + 4;
+	if (!name[0] || !strcmp(name, ".") || !strcmp(name, ".."))
+		return im_fail(b->err, IM_EXIT_INVALID, "%s: whiteout \"%s\" names no entry",
+			       b->path, path);
+	snprintf(dst, sizeof(dst), "%s/%.*s%s", b->dest, dl, path, name);
 	im_rmtree(dst);
 	return 0;
 }

@@ -240,13 +240,48 @@ static void test_oci_errors(void **state)
 	free(p);
 }
 
+/* layer.md whiteouts: a later layer's a/.wh.b removes a/b; ".wh..." is refused. */
+static void test_oci_whiteout(void **state)
+{
+	(void)state;
+	struct im_error err = {0};
+	struct im_tree *l1 = small_tree(), *l2 = im_tree_new(1700000000);
+	assert_int_equal(im_tree_add_file_mem(l2, "usr/bin/.wh.installer", "", 0, 0644, &err), 0);
+	struct im_tree *layers[2] = {l1, l2};
+	struct im_oci_image img = {
+	    .arch = "amd64", .created = 0, .entrypoint = "/x", .layers = layers, .n_layers = 2};
+	char *p = tu_path("wh.tar"), *dest = tu_path("wh"), *f;
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(im_oci_write(fd, "wh.tar", tu_dir, &img, &err), 0);
+	close(fd);
+	assert_int_equal(im_oci_unpack(p, "amd64", dest, &err), 0);
+	assert_true(asprintf(&f, "%s/usr/bin/installer", dest) > 0);
+	assert_int_equal(access(f, F_OK), -1);
+	free(f);
+	assert_true(asprintf(&f, "%s/usr/install/amd64/cmdline", dest) > 0);
+	assert_int_equal(access(f, F_OK), 0);
+	im_rmtree(dest);
+	im_tree_free(l2);
+	l2 = im_tree_new(0);
+	layers[1] = l2;
+	assert_int_equal(im_tree_add_file_mem(l2, "usr/.wh...", "", 0, 0644, &err), 0);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(im_oci_write(fd, "wh.tar", tu_dir, &img, &err), 0);
+	close(fd);
+	expect_unpack_error(p, "amd64", IM_EXIT_INVALID, "names no entry");
+	im_tree_free(l1);
+	im_tree_free(l2);
+	free(f);
+	free(p);
+	free(dest);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_tar_golden),
-	    cmocka_unit_test(test_tarstream_pax),
-	    cmocka_unit_test(test_oci_roundtrip),
-	    cmocka_unit_test(test_oci_errors),
+	    cmocka_unit_test(test_tar_golden),	  cmocka_unit_test(test_tarstream_pax),
+	    cmocka_unit_test(test_oci_roundtrip), cmocka_unit_test(test_oci_errors),
+	    cmocka_unit_test(test_oci_whiteout),
 	};
 	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }
