@@ -220,12 +220,52 @@ static int open_target(struct args *a, struct im_outfile *of, int *fd, struct im
 	return 0;
 }
 
-static int install(struct args *a, struct inst_assets *ia, struct im_error *err);
-
 static void on_warn(const char *msg, void *ctx)
 {
 	(void)ctx;
 	fprintf(stderr, "installer: warning: %s\n", msg);
+}
+
+static int install(struct args *a, struct inst_assets *ia, struct im_error *err)
+{
+	int rc;
+	char *cmdline = make_cmdline(a, a->cmdline ? a->cmdline : ia->cmdline, err);
+	if (!cmdline)
+		return -1;
+	struct im_install_assets as = {.arch = a->arch,
+				       .name = a->name	  ? a->name
+					       : ia->name ? ia->name
+							  : "Talos",
+				       .version = a->version	? a->version
+						  : ia->version ? ia->version
+								: "v1.0.0",
+				       .kernel = ia->kernel,
+				       .initramfs = ia->initramfs,
+				       .cmdline = cmdline,
+				       .grub_dir = ia->grub_dir,
+				       .sdboot_efi = ia->sdboot,
+				       .sdstub_efi = ia->sdstub,
+				       .uki = ia->uki,
+				       .uki_len = ia->uki_len,
+				       .loader_conf_extra = ia->loader_conf_extra,
+				       .esp_files = ia->esp,
+				       .n_esp_files = ia->n_esp};
+	struct im_outfile of = {.fd = -1};
+	int fd = -1;
+	a->o.meta = &a->meta;
+	a->o.warn = on_warn;
+	rc = open_target(a, &of, &fd, err);
+	if (rc == 0)
+		rc = im_install(fd, a->disk, &a->o, &as, err);
+	if (of.tmp)
+		rc = rc == 0 ? im_outfile_commit(&of, err) : (im_outfile_abort(&of), -1);
+	else if (fd >= 0 && (fsync(fd) < 0 || close(fd) < 0) && rc == 0)
+		rc = im_fail_errno(err, IM_EXIT_IO, "%s: sync", a->disk);
+	if (rc == 0)
+		printf("installed %s %s on %s (%s); slot A committed\n", as.name, as.version,
+		       a->disk, im_bootloader_name(a->o.bootloader));
+	free(cmdline);
+	return rc;
 }
 
 /* The record of a bundle or assets folder (inst_assets): its bootloader unless --bootloader,
@@ -271,48 +311,6 @@ static int run(struct args *a, struct inst_assets *ia, struct im_error *err)
 	if (rc == 0)
 		rc = install(a, ia, err);
 	inst_bundle_close(&b);
-	return rc;
-}
-
-static int install(struct args *a, struct inst_assets *ia, struct im_error *err)
-{
-	int rc;
-	char *cmdline = make_cmdline(a, a->cmdline ? a->cmdline : ia->cmdline, err);
-	if (!cmdline)
-		return -1;
-	struct im_install_assets as = {.arch = a->arch,
-				       .name = a->name	  ? a->name
-					       : ia->name ? ia->name
-							  : "Talos",
-				       .version = a->version	? a->version
-						  : ia->version ? ia->version
-								: "v1.0.0",
-				       .kernel = ia->kernel,
-				       .initramfs = ia->initramfs,
-				       .cmdline = cmdline,
-				       .grub_dir = ia->grub_dir,
-				       .sdboot_efi = ia->sdboot,
-				       .sdstub_efi = ia->sdstub,
-				       .uki = ia->uki,
-				       .uki_len = ia->uki_len,
-				       .loader_conf_extra = ia->loader_conf_extra,
-				       .esp_files = ia->esp,
-				       .n_esp_files = ia->n_esp};
-	struct im_outfile of = {.fd = -1};
-	int fd = -1;
-	a->o.meta = &a->meta;
-	a->o.warn = on_warn;
-	rc = open_target(a, &of, &fd, err);
-	if (rc == 0)
-		rc = im_install(fd, a->disk, &a->o, &as, err);
-	if (of.tmp)
-		rc = rc == 0 ? im_outfile_commit(&of, err) : (im_outfile_abort(&of), -1);
-	else if (fd >= 0 && (fsync(fd) < 0 || close(fd) < 0) && rc == 0)
-		rc = im_fail_errno(err, IM_EXIT_IO, "%s: sync", a->disk);
-	if (rc == 0)
-		printf("installed %s %s on %s (%s); slot A committed\n", as.name, as.version,
-		       a->disk, im_bootloader_name(a->o.bootloader));
-	free(cmdline);
 	return rc;
 }
 
