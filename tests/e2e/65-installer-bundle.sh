@@ -81,6 +81,16 @@ check "second build: other folder, TZ, umask, IMAGER_THREADS" sh -c "umask 077 &
 	TZ=Pacific/Chatham IMAGER_THREADS=1 '$IMAGER' installer -q -o '$T/v1b' $CON"
 check "installer bundles byte-identical" cmp "$V1" "$T/v1b/installer-amd64.tar"
 
+# the record: META values of the build go onto the disk, --meta of the install wins
+# shellcheck disable=SC2086
+check "imager installer --meta 0xa --meta 0xc" "$IMAGER" installer -q -o "$T/m" $CON \
+	--meta 0xa=net --meta 0xc=user
+check "install --bundle applies the bundle's META (--meta overrides)" sh -c "
+	'$INSTALLER' install --disk '$T/m.img' --image-mode --bundle '$T/m/installer-amd64.tar' \
+		--meta 0xc=override >/dev/null &&
+	test \"\$('$INSTALLER' meta --disk '$T/m.img' list | tr '\n' ' ')\" = '0xa=net 0xc=override '"
+rm -f "$T/m.img"
+
 # --- install from the bundle, booted --------------------------------------------------------
 slot_of() { report "$1" slot; }
 D=$T/disk.img
