@@ -22,6 +22,7 @@
 #include "imager/efi/pe.h"
 #include "imager/fs/fat.h"
 #include "imager/fs/fstree.h"
+#include "imager/fs/oci_write.h"
 #include "imager/fs/squashfs.h"
 #include "imager/install/grubenv.h"
 #include "imager/talos/cmdline.h"
@@ -484,6 +485,35 @@ static void pe_seeds(void)
 	im_pe_free(&pe);
 }
 
+/* An installer bundle as imager writes it (oci_write.h): two layers, the second with a
+ * whiteout. Written whole: its end-of-archive blocks are zeros that seed() would cut. */
+static void bundle_seeds(void)
+{
+	struct im_error err = {0};
+	struct im_tree *l1 = im_tree_new(1700000000), *l2 = im_tree_new(1700000000);
+	char path[4200], dir[4096];
+	if (im_tree_add_file_mem(l1, "usr/bin/installer", "#!x\n", 4, 0755, &err) < 0 ||
+	    im_tree_add_symlink(l1, "lib64/ld.so", "/lib/ld.so", &err) < 0 ||
+	    im_tree_add_file_mem(l2, "usr/install/amd64/vmlinuz", "MZ", 2, 0644, &err) < 0 ||
+	    im_tree_add_file_mem(l2, "usr/install/amd64/cmdline", "a=b\n", 4, 0644, &err) < 0 ||
+	    im_tree_add_file_mem(l2, "lib64/.wh.ld.so", "", 0, 0644, &err) < 0)
+		die("bundle tree", &err);
+	struct im_tree *layers[2] = {l1, l2};
+	struct im_oci_image img = {.arch = "amd64",
+				   .created = 1700000000,
+				   .entrypoint = "/usr/bin/installer",
+				   .layers = layers,
+				   .n_layers = 2};
+	snprintf(dir, sizeof(dir), "%s/fuzz_bundle", root);
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/installer-amd64.tar", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || im_oci_write(fd, path, dir, &img, &err) < 0 || close(fd) < 0)
+		die(path, &err);
+	im_tree_free(l1);
+	im_tree_free(l2);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -500,5 +530,6 @@ int main(int argc, char **argv)
 	text_seeds();
 	content_seeds();
 	pe_seeds();
+	bundle_seeds();
 	return 0;
 }
