@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "imager/fs/oci_bundle.h"
 #include "imager/fs/oci_write.h"
+#include "imager/util/cleanup.h"
 #include "imager/util/epoch.h"
 #include "imager/talos/profile.h"
 #include "imager/talos/schematic.h"
@@ -240,7 +241,7 @@ static int find_profile_arg(int argc, char **argv, const char **spec, struct im_
 /* --tar-to-stdout (Talos): the outputs are built in a private folder, then its files go to
  * standard output as one tar (sorted, 0:0, SOURCE_DATE_EPOCH times) and the folder is
  * removed. Nothing else is written to stdout. */
-static int tar_out_dir(char **dir, struct im_error *err)
+static int tar_out_dir(char **dir, int *cleanup, struct im_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
 	if (asprintf(dir, "%s/imager-out.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
@@ -253,6 +254,7 @@ static int tar_out_dir(char **dir, struct im_error *err)
 		*dir = NULL;
 		return -1;
 	}
+	*cleanup = im_cleanup_add(*dir, true); /* removed if interrupted */
 	return 0;
 }
 
@@ -281,9 +283,10 @@ int imager_cmd_build(int argc, char **argv)
 	struct im_profile *p = NULL;
 	struct im_plan pl = {0};
 	char *tar_dir = NULL;
+	int tar_cleanup = 0;
 	if (im_profile_load(spec, &p, &err) < 0 || apply_flags(argc, argv, p, &a, &err) < 0)
 		goto fail;
-	if (a.tar && tar_out_dir(&tar_dir, &err) < 0)
+	if (a.tar && tar_out_dir(&tar_dir, &tar_cleanup, &err) < 0)
 		goto fail;
 	if (tar_dir)
 		a.out_dir = tar_dir;
@@ -305,12 +308,14 @@ int imager_cmd_build(int argc, char **argv)
 	if (tar_dir && tar_to_stdout(tar_dir, &err) < 0)
 		goto fail;
 	im_rmtree(tar_dir);
+	im_cleanup_forget(tar_cleanup);
 	free(tar_dir);
 	im_profile_free(p);
 	return 0;
 fail:
 	im_plan_free(&pl);
 	im_rmtree(tar_dir);
+	im_cleanup_forget(tar_cleanup);
 	free(tar_dir);
 	im_profile_free(p);
 	return imager_report(&err);

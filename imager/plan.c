@@ -242,6 +242,7 @@ static int unpack_base(struct im_plan *pl, const char *bundle, struct im_error *
 		pl->base_stage = NULL;
 		return -1;
 	}
+	pl->base_cleanup = im_cleanup_add(pl->base_stage, true); /* removed if interrupted */
 	if (asprintf(&root, "%s/root", pl->base_stage) < 0 ||
 	    asprintf(&from, "%s/usr/install", root) < 0 ||
 	    asprintf(&pl->inputs, "%s/install/%s", pl->base_stage, pl->arch) < 0 ||
@@ -306,6 +307,7 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 void im_plan_free(struct im_plan *pl)
 {
 	im_rmtree(pl->base_stage);
+	im_cleanup_forget(pl->base_cleanup);
 	free(pl->base_stage);
 	free(pl->installer_root);
 	free(pl->inputs);

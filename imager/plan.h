@@ -27,6 +27,7 @@ struct im_plan {
 	/* --base-installer-image: the bundle unpacked into base_stage; its /usr/install/<arch>
 	 * is the inputs folder, the rest (installer, loader, libraries) installer_root. */
 	char *base_stage, *installer_root;
+	int base_cleanup; /* cleanup.h handle of base_stage */
 	int quiet;
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "imager/fs/oci_bundle.h"
+#include "imager/util/cleanup.h"
 #include "installer.h"
 
 int inst_bundle_open(const char *bundle, const char *arch, struct inst_bundle *b,
@@ -26,6 +27,7 @@ int inst_bundle_open(const char *bundle, const char *arch, struct inst_bundle *b
 		b->stage = NULL;
 		return -1;
 	}
+	b->cleanup = im_cleanup_add(b->stage, true); /* removed if interrupted */
 	if (asprintf(&root, "%s/root", b->stage) < 0 ||
 	    asprintf(&b->assets, "%s/usr/install/%s", root, arch) < 0) {
 		free(root);
@@ -51,6 +53,7 @@ int inst_bundle_open(const char *bundle, const char *arch, struct inst_bundle *b
 void inst_bundle_close(struct inst_bundle *b)
 {
 	im_rmtree(b->stage);
+	im_cleanup_forget(b->cleanup);
 	free(b->stage);
 	free(b->assets);
 	memset(b, 0, sizeof(*b));

@@ -71,6 +71,7 @@ void inst_assets_free(struct inst_assets *ia);
  * /usr/install/<arch>/vmlinuz is IM_EXIT_INVALID. */
 struct inst_bundle {
 	char *stage, *assets;
+	int cleanup; /* cleanup.h handle of the staging folder */
 };
 int inst_bundle_open(const char *bundle, const char *arch, struct inst_bundle *b,
 		     struct im_error *err);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "imager/util/cleanup.h"
 #include "imager/util/outfile.h"
 #include "imager/util/sha256.h"
 
@@ -318,7 +319,7 @@ static int add_blob_mem(struct im_tree *t, const char *json, size_t len, char he
 	return im_tree_add_file_mem(t, path, json, len, 0644, err);
 }
 
-static int write_layers(const struct im_oci_image *img, const char *what, char **tmp,
+static int write_layers(const struct im_oci_image *img, const char *what, char **tmp, int *cleanup,
 			struct im_tar_sums *sums, struct im_tree *layout, struct im_error *err)
 {
 	for (size_t i = 0; i < img->n_layers; i++) {
@@ -326,11 +327,13 @@ static int write_layers(const struct im_oci_image *img, const char *what, char *
 		char path[128];
 		if (im_outfile_open(&o, tmp[i], err) < 0)
 			return -1;
-		/* Keep the temporary file: it is the blob's source; tmp[i] now names it. */
+		/* Keep the temporary file (still registered for removal if interrupted): it is
+		 * the blob's source; tmp[i] now names it, cleanup[i] its handle. */
 		int rc = im_tar_write_tree(img->layers[i], o.fd, true, what, &sums[i], err);
 		close(o.fd);
 		free(tmp[i]);
 		tmp[i] = o.tmp;
+		cleanup[i] = o.cleanup;
 		free(o.path);
 		if (rc < 0)
 			return -1;
@@ -347,12 +350,13 @@ int im_oci_write(int fd, const char *what, const char *tmpdir, const struct im_o
 {
 	struct im_tar_sums *sums = calloc(img->n_layers + 1, sizeof(*sums));
 	char **tmp = calloc(img->n_layers + 1, sizeof(*tmp));
+	int *cleanup = calloc(img->n_layers + 1, sizeof(*cleanup));
 	struct im_tree *layout = im_tree_new(img->created);
 	char *config = NULL, *manifest = NULL, *index = NULL, chex[65], mhex[65];
 	size_t clen = 0, mlen = 0, ilen = 0;
 	int rc = -1;
 	static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-	if (!sums || !tmp || !layout) {
+	if (!sums || !tmp || !cleanup || !layout) {
 		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -363,7 +367,7 @@ int im_oci_write(int fd, const char *what, const char *tmpdir, const struct im_o
 			goto out;
 		}
 	if (im_tree_add_dir(layout, "blobs/sha256", 0755, err) < 0 ||
-	    write_layers(img, what, tmp, sums, layout, err) < 0)
+	    write_layers(img, what, tmp, cleanup, sums, layout, err) < 0)
 		goto out;
 	if (!(config = config_json(img, sums, &clen)) ||
 	    add_blob_mem(layout, config, clen, chex, err) < 0 ||
@@ -382,9 +386,11 @@ out:
 	for (size_t i = 0; tmp && i < img->n_layers; i++) {
 		if (tmp[i])
 			unlink(tmp[i]);
+		im_cleanup_forget(cleanup[i]);
 		free(tmp[i]);
 	}
 	free(tmp);
+	free(cleanup);
 	free(sums);
 	free(config);
 	free(manifest);
