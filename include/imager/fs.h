@@ -4,6 +4,7 @@
 #ifndef IMAGER_LAYER_FS_H
 #define IMAGER_LAYER_FS_H
 
+#include "imager/fs/arwrite.h"
 #include "imager/fs/content.h"
 #include "imager/fs/cpio.h"
 #include "imager/fs/fat.h"

@@ -1,5 +1,7 @@
 /* newc cpio writer over libarchive (see cpio.h). */
 #include "imager/fs/cpio.h"
+
+#include "imager/fs/arwrite.h"
 #include "imager/util/outfile.h"
 
 #include <archive.h>
@@ -65,38 +67,6 @@ static int fill_entry(struct cpio_ctx *c, const struct im_node *n)
 	return 0;
 }
 
-/* Stream a file's content; its size must not change under us (the header has it). */
-static int copy_content(struct cpio_ctx *c, const struct im_node *n)
-{
-	if (!n->src) {
-		if (n->size && archive_write_data(c->a, n->data, n->size) != (la_ssize_t)n->size)
-			return im_fail(c->err, IM_EXIT_IO, "%s: cpio data: %s", n->path,
-				       archive_error_string(c->a));
-		return 0;
-	}
-	int fd = im_node_open(n, c->err);
-	if (fd < 0)
-		return -1;
-	static __thread char buf[1 << 16];
-	uint64_t left = n->size;
-	int rc = 0;
-	while (left && rc == 0) {
-		ssize_t r = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			rc = im_fail_errno(c->err, r < 0 ? IM_EXIT_MISSING : IM_EXIT_IO, "%s: %s",
-					   n->src, r < 0 ? "read" : "file shrank while reading");
-		else if (archive_write_data(c->a, buf, (size_t)r) != r)
-			rc = im_fail(c->err, IM_EXIT_IO, "%s: cpio data: %s", n->path,
-				     archive_error_string(c->a));
-		else
-			left -= (uint64_t)r;
-	}
-	close(fd);
-	return rc;
-}
-
 static int visit(struct im_node *n, void *opaque)
 {
 	struct cpio_ctx *c = opaque;
@@ -104,7 +74,9 @@ static int visit(struct im_node *n, void *opaque)
 		return 0; /* the root itself is implicit in an initramfs */
 	if (fill_entry(c, n) < 0)
 		return -1;
-	return n->type == IM_NODE_FILE ? copy_content(c, n) : 0;
+	return n->type == IM_NODE_FILE
+		   ? im_archive_write_node_data(c->a, n, n->path, "cpio data", c->err)
+		   : 0;
 }
 
 int im_cpio_write_fd(struct im_tree *t, int fd, const struct im_cpio_opts *o, struct im_error *err)

@@ -5,6 +5,7 @@
  * Layers are gzip'd tars (layer.md, media type application/vnd.oci.image.layer.v1.tar+gzip);
  * the config's rootfs.diff_ids are the sha256 of the uncompressed layer tars. */
 #include "imager/fs/oci_write.h"
+#include "imager/fs/arwrite.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -80,35 +81,6 @@ struct tar_ctx {
 	struct im_error *err;
 };
 
-static int tar_content(struct tar_ctx *c, const struct im_node *n)
-{
-	if (!n->src)
-		return n->size && archive_write_data(c->a, n->data, n->size) != (la_ssize_t)n->size
-			   ? im_fail(c->err, IM_EXIT_IO, "%s: %s: %s", c->what, n->path,
-				     archive_error_string(c->a))
-			   : 0;
-	int fd = im_node_open(n, c->err), rc = 0;
-	if (fd < 0)
-		return -1;
-	static char buf[1 << 16];
-	uint64_t left = n->size;
-	while (left && rc == 0) {
-		ssize_t r = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			rc = im_fail_errno(c->err, r < 0 ? IM_EXIT_MISSING : IM_EXIT_IO, "%s: %s",
-					   n->src, r < 0 ? "read" : "file shrank while reading");
-		else if (archive_write_data(c->a, buf, (size_t)r) != r)
-			rc = im_fail(c->err, IM_EXIT_IO, "%s: %s: %s", c->what, n->path,
-				     archive_error_string(c->a));
-		else
-			left -= (uint64_t)r;
-	}
-	close(fd);
-	return rc;
-}
-
 static int tar_visit(struct im_node *n, void *opaque)
 {
 	struct tar_ctx *c = opaque;
@@ -144,7 +116,9 @@ static int tar_visit(struct im_node *n, void *opaque)
 			       "%s: \"%s\": %s (ustar holds names of at most "
 			       "255 bytes, link targets of 100)",
 			       c->what, n->path, archive_error_string(c->a));
-	return n->type == IM_NODE_FILE ? tar_content(c, n) : 0;
+	return n->type == IM_NODE_FILE
+		   ? im_archive_write_node_data(c->a, n, c->what, n->path, c->err)
+		   : 0;
 }
 
 static void hex_of(struct im_sha256 *s, char hex[65])
