@@ -125,12 +125,7 @@ qemu_run "$T/uefi.log" 150 qemu-system-x86_64 -M q35 -m 1024 -net none \
 wait
 boot_uefi arm64 "$T/arm64.log" "$T/arm64.raw"
 for l in bios uefi arm64; do
-	if grep -q "IMAGER-REPORT done" "$T/$l.log"; then
-		ok "$l: disk image boots to the init report"
-		expect_eq "$l: slot A" "$(report "$T/$l.log" slot)" A
-	else
-		not_ok "$l: disk image boots to the init report" "$(log_tail "$T/$l.log")"
-	fi
+	expect_booted "$l" "disk image boots to the init report" "$T/$l.log" A
 done
 expect_eq "bios: booted by GRUB without EFI" "$(report "$T/bios.log" efi)" 0
 expect_eq "uefi: booted with EFI" "$(report "$T/uefi.log" efi)" 1

@@ -140,12 +140,7 @@ qemu_run "$T/quefi.log" 150 qemu-system-x86_64 -M q35 -m 1024 -net none \
 wait
 qemu_run "$T/vbios.log" 150 qemu-system-x86_64 -M pc -m 1024 -net none -drive file="$V",format=vpc,snapshot=on
 for l in qbios quefi vbios; do
-	if grep -q "IMAGER-REPORT done" "$T/$l.log"; then
-		ok "$l: boots to the init report"
-		expect_eq "$l: slot A" "$(report "$T/$l.log" slot)" A
-	else
-		not_ok "$l: boots to the init report" "$(log_tail "$T/$l.log")"
-	fi
+	expect_booted "$l" "boots to the init report" "$T/$l.log" A
 done
 expect_eq "quefi: booted with EFI" "$(report "$T/quefi.log" efi)" 1
 expect_eq "qbios: booted without EFI" "$(report "$T/qbios.log" efi)" 0

@@ -107,6 +107,17 @@ report() {
 	sed -n "s/.*IMAGER-REPORT $2=\(.*\)\$/\1/p" "$1" | head -n1
 }
 
+# expect_booted NAME WHAT LOG SLOT: the boot logged in LOG reached the init's report
+# ("NAME: WHAT") on SLOT ("NAME: slot SLOT"); otherwise the end of the serial log.
+expect_booted() {
+	if grep -q "IMAGER-REPORT done" "$3"; then
+		ok "$1: $2"
+		expect_eq "$1: slot $4" "$(report "$3" slot)" "$4"
+	else
+		not_ok "$1: $2" "$(log_tail "$3")"
+	fi
+}
+
 # Direct kernel boots (-kernel/-initrd/-append) of an arch's inputs folder.
 boot_direct() { # ARCH LOG KERNEL INITRD APPEND
 	local arch=$1 log=$2 k=$3 i=$4 append=$5
