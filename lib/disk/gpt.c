@@ -429,6 +429,13 @@ static struct fdisk_context *new_cxt(int fd, const char *what, uint32_t user_ss,
 	}
 	fdisk_set_ask(cxt, ask_cb, m);
 	fdisk_enable_listonly(cxt, ro);
+	/* A reader only wants GPT: the other labels are not probed. libfdisk 2.38's DOS
+	 * reader leaks a sector buffer on a hostile extended-partition chain (read_pte's
+	 * error path, fixed upstream in util-linux PR 4428; found by fuzz_gpt), and a disk
+	 * the installer reads is GPT (with a protective or hybrid MBR) or nothing. */
+	static const char *const others[] = {"dos", "sun", "sgi", "bsd"};
+	for (size_t i = 0; ro && i < sizeof(others) / sizeof(others[0]); i++)
+		fdisk_label_set_disabled(fdisk_get_label(cxt, others[i]), 1);
 	/* A regular file has no logical sector size: tell libfdisk (before assigning). */
 	if (user_ss)
 		fdisk_save_user_sector_size(cxt, user_ss, user_ss);
