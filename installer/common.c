@@ -48,11 +48,35 @@ int inst_parse_disk_flag(int argc, char **argv, const char *verb, void (*usage)(
 	return 0;
 }
 
+static void print_write_points(void)
+{
+	fprintf(stderr, "installer: %u write points\n", im_install_writes);
+}
+
+/* $IMAGER_INSTALL_FAULT, the power-loss test hook (installer --help): "N" cuts the power
+ * at write point N, "N:torn" tears it first, "count" prints the number of write points
+ * the run passed, at exit. */
+static int fault_setup(const char *f, struct im_error *err)
+{
+	char *end;
+	if (!strcmp(f, "count"))
+		return atexit(print_write_points) == 0
+			   ? 0
+			   : im_fail(err, IM_EXIT_INTERNAL, "atexit failed");
+	unsigned long n = strtoul(f, &end, 10);
+	if (end == f || n == 0 || n > UINT_MAX || (*end && strcmp(end, ":torn")))
+		return im_fail(err, IM_EXIT_INVALID,
+			       "IMAGER_INSTALL_FAULT=\"%s\": expected N, N:torn or count", f);
+	im_install_fault_at = (unsigned)n;
+	im_install_fault_torn = *end != 0;
+	return 0;
+}
+
 int inst_setup(int64_t *epoch, struct im_error *err)
 {
 	const char *f = getenv("IMAGER_INSTALL_FAULT");
-	if (f && *f)
-		im_install_fault_at = (unsigned)strtoul(f, NULL, 10);
+	if (f && *f && fault_setup(f, err) < 0)
+		return -1;
 	return im_source_date_epoch(epoch, err);
 }
 

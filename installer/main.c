@@ -20,7 +20,13 @@ static void usage(FILE *f)
 	      "       installer meta [--disk PATH] get|set|delete|list ...\n"
 	      "  installer VERB --help for the flags of a verb. Exit codes: 0 ok, 1 internal,\n"
 	      "  2 invalid input, 3 unsupported, 4 environment, 5 missing input, 6 I/O,\n"
-	      "  7 install failure.\n",
+	      "  7 install failure.\n"
+	      "Test hook: IMAGER_INSTALL_FAULT=N simulates a power loss at write point N of\n"
+	      "  install, upgrade, commit, rollback or meta set (exit 6 \"simulated power loss\n"
+	      "  at write N\"; nothing more is written); N:torn first writes the whole 512-byte\n"
+	      "  sectors up to the middle of that write; count prints \"installer: N write\n"
+	      "  points\" to stderr at exit. A write point is one write of a META copy, a FAT\n"
+	      "  sector, directory entry or file data, or a whole GPT, filesystem or boot code.\n",
 	      f);
 }
 

@@ -535,7 +535,8 @@ static int write_parts(struct inst *in, struct im_error *err)
 						 NULL, 'B', o->epoch, err) < 0))
 		return -1;
 	if (in->l.bios &&
-	    im_biosboot_install_gpt(in->fd, in->what, &in->d, in->a->grub_dir, err) < 0)
+	    (im_install_write_point(in->what, err) < 0 ||
+	     im_biosboot_install_gpt(in->fd, in->what, &in->d, in->a->grub_dir, err) < 0))
 		return -1;
 	return im_install_meta_put(in->fd, in->what, part(in, "META")->start,
 				   part(in, "META")->size, o->meta ? o->meta : &empty, err);
@@ -606,7 +607,7 @@ int im_install(int fd, const char *what, const struct im_install_opts *o,
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode))
 		g.disk_size = 0;
-	if (im_gpt_write(fd, what, &g, &in.d, err) < 0 ||
+	if (im_install_write_point(what, err) < 0 || im_gpt_write(fd, what, &g, &in.d, err) < 0 ||
 	    im_install_board_write(fd, what, o->board, &in.d, err) < 0 || write_parts(&in, err) < 0)
 		goto out;
 	rc = in.l.state ? format_data_parts(&in, err) : 0;
@@ -636,7 +637,7 @@ int im_install_read_gpt(int fd, const char *what, bool writable, struct im_gpt_d
 	im_warn("%s: the primary GPT is corrupt; using the backup GPT and rewriting the primary "
 		"from it",
 		what);
-	if (im_gpt_repair_primary(fd, what, d, err) < 0) {
+	if (im_install_write_point(what, err) < 0 || im_gpt_repair_primary(fd, what, d, err) < 0) {
 		im_gpt_disk_free(d);
 		return -1;
 	}

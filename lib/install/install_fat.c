@@ -32,6 +32,7 @@
 #define LFN_MAX_UNITS  255 /* spec §7: a long name has at most 255 characters */
 
 unsigned im_install_fault_at;
+bool im_install_fault_torn;
 unsigned im_install_writes;
 
 int im_install_write_point(const char *what, struct im_error *err)
@@ -46,8 +47,15 @@ int im_install_write_point(const char *what, struct im_error *err)
 int im_install_pwrite(int fd, const void *buf, size_t len, uint64_t off, const char *what,
 		      struct im_error *err)
 {
-	if (im_install_write_point(what, err) < 0)
+	if (im_install_write_point(what, err) < 0) {
+		/* Torn: the device wrote whole 512-byte sectors, in order, up to the sector
+		 * boundary at or before the middle of the write, then lost power. */
+		uint64_t end = (off + len / 2) & ~(uint64_t)511;
+		struct im_error ignored = {0};
+		if (im_install_fault_torn && im_install_writes == im_install_fault_at && end > off)
+			im_pwrite_all(fd, buf, (size_t)(end - off), (long long)off, what, &ignored);
 		return -1;
+	}
 	return im_pwrite_all(fd, buf, len, (long long)off, what, err);
 }
 

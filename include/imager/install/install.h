@@ -212,11 +212,17 @@ int im_install_meta_write(int fd, const char *what, const struct im_meta *m, str
 
 /* ---- test hook ------------------------------------------------------------------------ */
 
-/* Power-loss simulation: when > 0, the n-th write of the install code (each pwrite of the
- * A/B code and each whole filesystem it writes counts as one) fails with IM_EXIT_IO
- * "simulated power loss" and nothing more is written. Also set from $IMAGER_INSTALL_FAULT
- * by the installer program. im_install_writes counts the writes done so far. */
+/* Power-loss simulation: when > 0, the n-th write of the install code fails with
+ * IM_EXIT_IO "simulated power loss" and nothing more is written. A write point is each
+ * im_install_pwrite (META copies, FAT sectors and directory entries of an in-place edit,
+ * file data, board blobs, the hybrid MBR) and each whole write done elsewhere, counted once
+ * at its call site: a whole filesystem (im_fat_write), the GPT (im_gpt_write, the repair
+ * of a corrupt primary), the BIOS boot code. With im_install_fault_torn, an
+ * im_install_pwrite cut at point n first writes its whole 512-byte sectors up to its
+ * middle (a torn write); a whole write cut is not started. Set from $IMAGER_INSTALL_FAULT
+ * by the installer program. im_install_writes counts the write points passed so far. */
 extern unsigned im_install_fault_at;
+extern bool im_install_fault_torn;
 extern unsigned im_install_writes;
 
 /* ---- UKI ------------------------------------------------------------------------------ */
