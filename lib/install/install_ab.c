@@ -421,7 +421,14 @@ int im_commit(int fd, const char *what, char slot, int64_t epoch, struct im_erro
 	if (open_disk(&k, fd, what, epoch, true, err) < 0)
 		return -1;
 	const char s[2] = {slot, 0};
-	int rc = slot_present(&k, slot, err);
+	int rc = slot_present(&k, slot, err), left;
+	/* systemd-boot, the trial `slot` armed: loader.conf names "<slot>+1", which stops
+	 * matching once the UKI loses its counter. So that every state a power cut can leave
+	 * has a default glob naming a UKI, disarm first (back to the committed slot's UKI,
+	 * which has no counter), then drop the counter, then switch loader.conf. */
+	if (rc == 0 && (k.bl & IM_BOOT_SDBOOT) && k.conf_slot == slot && k.conf_trial &&
+	    find_uki(&k, other(slot), &left) && left < 0)
+		rc = conf_put(&k, other(slot), 0, err);
 	if (rc == 0 && (k.bl & IM_BOOT_SDBOOT))
 		rc = uki_rename(&k, slot, 0, err);
 	if (rc == 0)

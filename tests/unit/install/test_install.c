@@ -600,6 +600,55 @@ static void test_power_loss(void **state)
 	free(img);
 }
 
+/* loader.conf's default glob matches exactly one UKI of EFI/Linux (lower-cased, as
+ * systemd-boot compares entry ids): the loader boots what the state names. */
+static int sdboot_default_matches(const char *img)
+{
+	return tu_sh("g=$(mtype -i %s@@1M ::/loader/loader.conf | sed -n 's/^default //p'); n=0; "
+		     "for f in $(mdir -b -i %s@@1M ::/EFI/Linux); do "
+		     "f=$(basename \"$f\" | tr A-Z a-z); case $f in $g) n=$((n + 1));; esac; done; "
+		     "[ $n -eq 1 ]",
+		     img, img) == 0;
+}
+
+/* A commit of an sd-boot trial cut at every write: the default glob always names a UKI
+ * (regression: the UKI lost its +1 before loader.conf stopped naming "+1", so a cut between
+ * the two left a glob that matched nothing and the loader's fallback order decided). */
+static void test_power_loss_commit(void **state)
+{
+	(void)state;
+	if (!have_payload())
+		skip();
+	char *base = path("cbase.img"), *img = path("ccut.img");
+	install(base, IM_BOOT_SDBOOT, 512);
+	upgrade(base, "v1.1.0", "console=ttyS0", 'B');
+	assert_true(sdboot_default_matches(base));
+	im_install_writes = 0;
+	tu_sh("cp --sparse=always %s %s", base, img);
+	commit(img, 'B');
+	unsigned total = im_install_writes;
+	assert_true(sdboot_default_matches(img));
+	for (unsigned at = 1; at <= total; at++) {
+		struct im_error err = {0};
+		assert_int_equal(tu_sh("cp --sparse=always %s %s", base, img), 0);
+		im_install_writes = 0;
+		im_install_fault_at = at;
+		int fd = open(img, O_RDWR);
+		int rc = im_commit(fd, img, 'B', 1700000200, &err);
+		close(fd);
+		im_install_fault_at = 0;
+		assert_int_equal(rc, -1);
+		if (!sdboot_default_matches(img))
+			fail_msg("commit cut at write %u: loader.conf's default names no UKI", at);
+		struct im_status st = status(img);
+		if (st.committed != 'A' && st.committed != 'B')
+			fail_msg("commit cut at write %u: no committed slot", at);
+		im_status_free(&st);
+	}
+	free(base);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +659,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fat_editor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_power_loss_commit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
