@@ -80,7 +80,15 @@ static void usage(FILE *f)
 	    "  --platform P                platform for the default command line (metal)\n"
 	    "  --extra-kernel-arg A        kernel argument, Talos rules (repeatable)\n"
 	    "  --cmdline STR               the command line (default: assets' cmdline, else\n"
-	    "                              built for the platform)\n",
+	    "                              built for the platform)\n"
+	    "Power loss: install rewrites the whole layout, slot A committed. Over a disk that\n"
+	    "  already holds an installed OS of the same layout, it writes slot A, the BIOS boot\n"
+	    "  code and META first and the ESP (the switch to the new install) after them: a\n"
+	    "  cut before the ESP write leaves the previously committed slot booting when that\n"
+	    "  slot is B (GRUB) or any slot (systemd-boot, whose UKIs are on the ESP). Not\n"
+	    "  covered: GRUB with slot A committed (slot A is rewritten first), and a cut inside\n"
+	    "  the ESP write (the ESP is formatted anew, not edited in place; run install\n"
+	    "  again). To change an installed OS power-safely, use upgrade and commit.\n",
 	    f);
 }
 

@@ -521,25 +521,32 @@ static const struct im_gpt_entry *part(const struct inst *in, const char *name)
 	return im_gpt_find(&in->d, name);
 }
 
+/* The order is for a disk that already holds an installed OS of this layout (the GPT
+ * written before is then the same): slot A, the BIOS boot code and META first, then the
+ * ESP, the one write that switches the disk to the new install (its boot loader
+ * configuration, grubenv, loader.conf and UKI), then the empty slot B. Until the ESP
+ * write, the old ESP still boots the old committed slot when that is B (GRUB) or a UKI on
+ * the ESP (systemd-boot); what this does not cover is in installer install --help. */
 static int write_parts(struct inst *in, struct im_error *err)
 {
 	const struct im_install_opts *o = in->o;
 	struct im_meta empty;
 	im_meta_init(&empty);
-	if (write_esp(in->fd, in->what, o, in->a, part(in, "EFI"), in->l.ss, in->uki, in->uki_len,
-		      err) < 0)
-		return -1;
-	if (in->l.boot && (im_install_write_boot(in->fd, in->what, part(in, "BOOT-A"), in->l.ss,
-						 in->a, 'A', o->epoch, err) < 0 ||
-			   im_install_write_boot(in->fd, in->what, part(in, "BOOT-B"), in->l.ss,
-						 NULL, 'B', o->epoch, err) < 0))
+	if (in->l.boot && im_install_write_boot(in->fd, in->what, part(in, "BOOT-A"), in->l.ss,
+						in->a, 'A', o->epoch, err) < 0)
 		return -1;
 	if (in->l.bios &&
 	    (im_install_write_point(in->what, err) < 0 ||
 	     im_biosboot_install_gpt(in->fd, in->what, &in->d, in->a->grub_dir, err) < 0))
 		return -1;
-	return im_install_meta_put(in->fd, in->what, part(in, "META")->start,
-				   part(in, "META")->size, o->meta ? o->meta : &empty, err);
+	if (im_install_meta_put(in->fd, in->what, part(in, "META")->start, part(in, "META")->size,
+				o->meta ? o->meta : &empty, err) < 0 ||
+	    write_esp(in->fd, in->what, o, in->a, part(in, "EFI"), in->l.ss, in->uki, in->uki_len,
+		      err) < 0)
+		return -1;
+	return in->l.boot ? im_install_write_boot(in->fd, in->what, part(in, "BOOT-B"), in->l.ss,
+						  NULL, 'B', o->epoch, err)
+			  : 0;
 }
 
 static int format_data_parts(struct inst *in, struct im_error *err)
