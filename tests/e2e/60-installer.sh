@@ -15,18 +15,9 @@ if [ ! -e "$P/vmlinuz" ] || [ ! -x "$INSTALLER" ]; then
 fi
 export SOURCE_DATE_EPOCH=1700000000
 
-# assets DIR VERSION CMDLINE: a payload folder for `installer upgrade --assets`
-assets() {
-	mkdir -p "$1"
-	for f in vmlinuz initramfs.xz systemd-stub.efi systemd-boot.efi grub; do
-		ln -sfn "$P/$f" "$1/$f"
-	done
-	echo "$2" >"$1/version"
-	echo "$3" >"$1/cmdline"
-}
-assets "$T/A" v1.0.0 "console=ttyS0 panic=1"
-assets "$T/B" v1.1.0 "console=ttyS0 panic=1 imager.commit=1"
-assets "$T/C" v1.2.0 "console=ttyS0 panic=1 imager.panic=1"
+payload_assets "$T/A" amd64 v1.0.0 "console=ttyS0 panic=1"
+payload_assets "$T/B" amd64 v1.1.0 "console=ttyS0 panic=1 imager.commit=1"
+payload_assets "$T/C" amd64 v1.2.0 "console=ttyS0 panic=1 imager.panic=1"
 
 # The slot a boot reported: IMAGER-REPORT slot= (init with slot support), else the
 # imager.slot= word of the reported command line.
@@ -124,8 +115,8 @@ ab uefi sd-boot
 # arm64 (AAVMF, sd-boot): the arm64 installer in the initramfs commits the trial slot too.
 ab_arm64() {
 	local P=$INSTALL/arm64 img=$T/ab-arm64.img log=$T/ab-arm64
-	assets "$T/A64" v1.0.0 "console=ttyAMA0 panic=1"
-	assets "$T/B64" v1.1.0 "console=ttyAMA0 panic=1 imager.commit=1"
+	payload_assets "$T/A64" arm64 v1.0.0 "console=ttyAMA0 panic=1"
+	payload_assets "$T/B64" arm64 v1.1.0 "console=ttyAMA0 panic=1 imager.commit=1"
 	if ! "$INSTALLER" install --disk "$img" --image-mode --arch arm64 --bootloader sd-boot \
 		--assets "$T/A64" >"$log.out" 2>&1 ||
 		! "$INSTALLER" upgrade --disk "$img" --assets "$T/B64" >>"$log.out" 2>&1; then

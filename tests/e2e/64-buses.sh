@@ -15,17 +15,8 @@ if [ ! -e "$P/vmlinuz" ] || [ ! -x "$INSTALLER" ]; then
 fi
 export SOURCE_DATE_EPOCH=1700000000
 
-# assets DIR ARCH VERSION CMDLINE: a payload folder for `installer install/upgrade --assets`
-assets() {
-	mkdir -p "$1"
-	for f in vmlinuz initramfs.xz systemd-stub.efi systemd-boot.efi grub; do
-		ln -sfn "$INSTALL/$2/$f" "$1/$f"
-	done
-	echo "$3" >"$1/version"
-	echo "$4" >"$1/cmdline"
-}
-assets "$T/A" amd64 v1.0.0 "console=ttyS0 panic=1"
-assets "$T/B" amd64 v1.1.0 "console=ttyS0 panic=1 imager.commit=1"
+payload_assets "$T/A" amd64 v1.0.0 "console=ttyS0 panic=1"
+payload_assets "$T/B" amd64 v1.1.0 "console=ttyS0 panic=1 imager.commit=1"
 
 # bus_args BUS IMG: the QEMU machine and disk arguments of a disk on BUS. bootindex makes
 # SeaBIOS boot that disk; the guest sees it as nvme0n1, sda (AHCI, SCSI, USB) or vda.
@@ -78,7 +69,7 @@ ab_on_sd() {
 	local fw=$T/firmware
 	mkdir -p "$fw/overlays"
 	for f in bootcode.bin start.elf fixup.dat; do echo "placeholder $f" >"$fw/$f"; done
-	assets "$T/rpiB" arm64 v1.1.0 "console=ttyS1 console=ttyAMA0 panic=1 imager.commit=1"
+	payload_assets "$T/rpiB" arm64 v1.1.0 "console=ttyS1 console=ttyAMA0 panic=1 imager.commit=1"
 	if ! "$IMAGER" --arch arm64 metal --overlay-name rpi_generic \
 		--overlay-image "$SRC/overlays/rpi_generic" --overlay-option firmware="$fw" \
 		-o "$T/rpi-out" -q >"$log.out" 2>&1 ||

@@ -60,6 +60,19 @@ expect_fail() {
 	fi
 }
 
+# payload_assets DIR ARCH VERSION CMDLINE: a payload folder for `installer install/upgrade
+# --assets`: the ARCH inputs folder's kernel, initramfs, stubs and GRUB (links), with its
+# own version and command line.
+payload_assets() {
+	mkdir -p "$1"
+	local f
+	for f in vmlinuz initramfs.xz systemd-stub.efi systemd-boot.efi grub; do
+		ln -sfn "$INSTALL/$2/$f" "$1/$f"
+	done
+	echo "$3" >"$1/version"
+	echo "$4" >"$1/cmdline"
+}
+
 # --- QEMU ------------------------------------------------------------------------------
 # qemu_run LOG CAP_SECONDS QEMU-BINARY ARGS...: boot with serial to LOG, stop as soon as
 # the init reports `done` (or QEMU exits, or CAP passes); QEMU is always killed by PID.

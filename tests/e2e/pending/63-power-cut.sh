@@ -33,17 +33,9 @@ fi
 export SOURCE_DATE_EPOCH=1700000000 MTOOLS_SKIP_CHECK=1
 t_start=$SECONDS
 
-assets() {
-	mkdir -p "$1"
-	for f in vmlinuz initramfs.xz systemd-stub.efi systemd-boot.efi grub; do
-		ln -sfn "$P/$f" "$1/$f"
-	done
-	echo "$2" >"$1/version"
-	echo "console=ttyS0 panic=1" >"$1/cmdline"
-}
-assets "$T/A" v1.0.0
-assets "$T/B" v1.1.0
-assets "$T/C" v1.2.0 # what install writes over the installed OS
+payload_assets "$T/A" amd64 v1.0.0 "console=ttyS0 panic=1"
+payload_assets "$T/B" amd64 v1.1.0 "console=ttyS0 panic=1"
+payload_assets "$T/C" amd64 v1.2.0 "console=ttyS0 panic=1" # what install writes over the installed OS
 
 # Partitions by name and content hashes, from the sparse files' data extents (a 1000 MiB
 # BOOT partition holds ~20 MiB): `part IMG NAME` prints "START_BYTES SIZE_BYTES";
