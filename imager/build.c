@@ -33,6 +33,7 @@ enum {
 	OPT_SB_KEYS,
 	OPT_STRICT_KERNEL,
 	OPT_SCHEMATIC,
+	OPT_NO_RECORD,
 };
 
 static const struct option opts[] = {
@@ -52,6 +53,7 @@ static const struct option opts[] = {
     {"secureboot-keys", required_argument, NULL, OPT_SB_KEYS},
     {"strict-kernel", no_argument, NULL, OPT_STRICT_KERNEL},
     {"schematic", required_argument, NULL, OPT_SCHEMATIC},
+    {"no-build-record", no_argument, NULL, OPT_NO_RECORD},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -84,6 +86,8 @@ static void usage(FILE *f)
 	    "                               kernel-config/ (default: one warning line each)\n"
 	    "  --schematic FILE|-           apply an Image Factory schematic (imager schematic "
 	    "--help)\n"
+	    "  --no-build-record            no <output>.build.json (in-toto/SLSA provenance,\n"
+	    "                               what imager verify rebuilds from)\n"
 	    "  -q, --quiet                  do not print the effective profile\n",
 	    f);
 }
@@ -151,7 +155,7 @@ static const char *flag_path(int opt)
 
 struct build_args {
 	const char *out_dir, *inputs, *keys;
-	int quiet, strict_kernel, tar;
+	int quiet, strict_kernel, tar, no_record;
 };
 
 /* Flags are applied in command-line order after the profile is loaded, so the profile
@@ -182,13 +186,15 @@ static int apply_flags(int argc, char **argv, struct im_profile *p, struct build
 			a->strict_kernel = 1;
 		else if (c == OPT_TAR)
 			a->tar = 1;
+		else if (c == OPT_NO_RECORD)
+			a->no_record = 1;
 		if (rc < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int build(struct im_plan *pl, struct im_error *err)
+int im_build_output(struct im_plan *pl, struct im_error *err)
 {
 	switch (pl->p->output.kind) {
 	case IM_PROF_KIND_CMDLINE:
@@ -241,10 +247,10 @@ static int find_profile_arg(int argc, char **argv, const char **spec, struct im_
 /* --tar-to-stdout (Talos): the outputs are built in a private folder, then its files go to
  * standard output as one tar (sorted, 0:0, SOURCE_DATE_EPOCH times) and the folder is
  * removed. Nothing else is written to stdout. */
-static int tar_out_dir(char **dir, int *cleanup, struct im_error *err)
+int im_private_dir(const char *prefix, char **dir, int *cleanup, struct im_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
-	if (asprintf(dir, "%s/imager-out.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
+	if (asprintf(dir, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix) < 0) {
 		*dir = NULL;
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	}
@@ -269,6 +275,31 @@ static int tar_to_stdout(const char *dir, struct im_error *err)
 	return rc;
 }
 
+/* <output>.build.json (record.h), from the effective profile the build used. On failure
+ * the output goes too: an artifact is written with its record or not at all. */
+static int write_record(struct im_plan *pl, const struct build_args *a, struct im_error *err)
+{
+	char *yaml = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&yaml, &len);
+	if (!f)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	int rc = im_profile_dump(pl->p, f);
+	fclose(f);
+	struct im_record_build b = {.output = pl->output,
+				    .profile = yaml,
+				    .keys_dir = a->keys != NULL,
+				    .strict_kernel = a->strict_kernel};
+	if (rc < 0 || !pl->output)
+		rc = im_fail(err, IM_EXIT_INTERNAL, "build record: no profile or no output");
+	else if ((rc = im_source_date_epoch(&b.epoch, err)) == 0)
+		rc = im_record_write(pl->rec, &b, err);
+	if (rc < 0 && pl->output)
+		unlink(pl->output);
+	free(yaml);
+	return rc;
+}
+
 int imager_cmd_build(int argc, char **argv)
 {
 	struct im_error err = {0};
@@ -282,11 +313,12 @@ int imager_cmd_build(int argc, char **argv)
 	}
 	struct im_profile *p = NULL;
 	struct im_plan pl = {0};
+	struct im_record rec = {0};
 	char *tar_dir = NULL;
 	int tar_cleanup = 0;
 	if (im_profile_load(spec, &p, &err) < 0 || apply_flags(argc, argv, p, &a, &err) < 0)
 		goto fail;
-	if (a.tar && tar_out_dir(&tar_dir, &tar_cleanup, &err) < 0)
+	if (a.tar && im_private_dir("imager-out", &tar_dir, &tar_cleanup, &err) < 0)
 		goto fail;
 	if (tar_dir)
 		a.out_dir = tar_dir;
@@ -298,10 +330,12 @@ int imager_cmd_build(int argc, char **argv)
 		goto fail;
 	if (!a.quiet)
 		im_profile_dump(p, stderr);
+	if (!a.no_record)
+		pl.rec = &rec;
 	if (im_plan_init(&pl, p, a.inputs, a.keys, a.out_dir, a.strict_kernel, &err) < 0)
 		goto fail;
 	pl.quiet = a.quiet;
-	if (build(&pl, &err) < 0)
+	if (im_build_output(&pl, &err) < 0 || (!a.no_record && write_record(&pl, &a, &err) < 0))
 		goto fail;
 	im_plan_free(&pl); /* removes its temporary files from the output folder */
 	memset(&pl, 0, sizeof(pl));
@@ -310,10 +344,12 @@ int imager_cmd_build(int argc, char **argv)
 	im_rmtree(tar_dir);
 	im_cleanup_forget(tar_cleanup);
 	free(tar_dir);
+	im_record_free(&rec);
 	im_profile_free(p);
 	return 0;
 fail:
 	im_plan_free(&pl);
+	im_record_free(&rec);
 	im_rmtree(tar_dir);
 	im_cleanup_forget(tar_cleanup);
 	free(tar_dir);

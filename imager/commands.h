@@ -12,6 +12,7 @@ int imager_cmd_keys(int argc, char **argv);	   /* imager keys --output DIR  (key
 int imager_cmd_sign(int argc, char **argv);	   /* imager sign IN OUT        (sign_cmd.c) */
 int imager_cmd_inspect(int argc, char **argv);	   /* imager inspect FILE       (inspect_cmd.c) */
 int imager_cmd_schematic(int argc, char **argv);   /* imager schematic id FILE  (schematic_cmd.c) */
+int imager_cmd_verify(int argc, char **argv);	   /* imager verify ARTIFACT   (verify_cmd.c) */
 int imager_cmd_kernel_check(int argc,
 			    char **argv); /* imager kernel-check    (kernel_check_cmd.c) */
 

@@ -83,6 +83,7 @@ int im_esp_add_auth(struct im_plan *pl, struct im_tree *efi, struct im_error *er
 		if (access(path, R_OK) < 0 && !given[i])
 			break;
 		snprintf(dst, sizeof(dst), "loader/keys/auto/%s.auth", names[i]);
+		im_record_input(pl->rec, "Secure Boot enrollment (.auth)", path);
 		if (im_tree_add_file_src(efi, dst, path, 0644, err) < 0)
 			return -1;
 		found++;

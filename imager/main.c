@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	      "       imager sign --key K --cert C IN OUT   Authenticode-sign an EFI binary\n"
 	      "       imager schematic id FILE|-   Image Factory schematic ID (imager PROFILE\n"
 	      "                                    --schematic FILE builds with one)\n"
+	      "       imager verify ARTIFACT       rebuild from ARTIFACT.build.json and compare\n"
 	      "       imager mksquashfs DIR OUT    pack a folder as a reproducible squashfs\n"
 	      "       imager mkinitramfs DIR OUT   pack a folder as a compressed newc initramfs\n"
 	      "Run 'imager VERB --help' for a verb's flags.\n",
@@ -40,6 +41,7 @@ static const struct verb verbs[] = {
     {"keys", imager_cmd_keys},
     {"sign", imager_cmd_sign},
     {"schematic", imager_cmd_schematic},
+    {"verify", imager_cmd_verify},
 };
 
 /* Library warnings: one line each, named like our errors. */

@@ -14,8 +14,8 @@ static int write_named(struct im_plan *pl, const char *name, const char *src, co
 	if (!dst)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	int rc = src ? im_output_copy(src, dst, err) : im_output_buffer(dst, buf, strlen(buf), err);
-	if (rc == 0 && !pl->quiet)
-		fprintf(stderr, "imager: wrote %s\n", dst);
+	if (rc == 0)
+		im_plan_wrote(pl, dst);
 	free(dst);
 	return rc;
 }

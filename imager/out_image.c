@@ -200,6 +200,10 @@ static int write_raw(struct im_plan *pl, int fd, uint64_t size, const char *what
 		rc = sb_prepare(pl, sdboot, &sb, &a, err);
 	if (rc == 0 && pl->overlay) {
 		rc = im_overlay_resolve(pl->overlay, pl->inputs, &ov, err);
+		for (size_t i = 0; rc == 0 && i < ov.n_files; i++)
+			im_record_input(pl->rec, "overlay file", ov.files[i].src);
+		for (size_t i = 0; rc == 0 && i < ov.n_blobs; i++)
+			im_record_input(pl->rec, "overlay blob", ov.blobs[i].src);
 		im_overlay_board(pl->overlay, &ov, &board);
 		o.board = &board;
 		if (rc == 0)
@@ -258,8 +262,8 @@ int im_out_image(struct im_plan *pl, struct im_error *err)
 		rc = im_outfile_commit(&o, err);
 	else if (opened)
 		im_outfile_abort(&o);
-	if (rc == 0 && !pl->quiet)
-		fprintf(stderr, "imager: wrote %s\n", dst);
+	if (rc == 0)
+		im_plan_wrote(pl, dst);
 	free(dst);
 	return rc;
 }

@@ -189,6 +189,8 @@ static int installer_root(struct im_plan *pl, char **out, struct im_error *err)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	int ok = access(exe, R_OK) == 0;
 	free(exe);
+	if (ok && !pl->installer_root) /* a base installer's is inside its recorded bundle */
+		im_record_input(pl->rec, "installer root", *out);
 	if (!ok)
 		return im_fail(
 		    err, IM_EXIT_MISSING,
@@ -241,8 +243,7 @@ int im_out_installer(struct im_plan *pl, struct im_error *err)
 	if (im_outfile_commit(&o, err) < 0)
 		goto out;
 	rc = 0;
-	if (!pl->quiet)
-		fprintf(stderr, "imager: wrote %s\n", dst);
+	im_plan_wrote(pl, dst);
 out:
 	im_tree_free(layers[0]);
 	im_tree_free(layers[1]);

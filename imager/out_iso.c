@@ -150,8 +150,8 @@ int im_out_iso(struct im_plan *pl, struct im_error *err)
 				 .efi_image = b.efi_img};
 	rc = im_iso_write(b.iso, dst, &io, err);
 	free(mbr);
-	if (rc == 0 && !pl->quiet)
-		fprintf(stderr, "imager: wrote %s\n", dst);
+	if (rc == 0)
+		im_plan_wrote(pl, dst);
 out:
 	free(dst);
 	build_free(&b);

@@ -17,8 +17,8 @@ int im_out_uki(struct im_plan *pl, struct im_error *err)
 		     : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	if (rc == 0)
 		rc = im_output_buffer(dst, buf, len, err);
-	if (rc == 0 && !pl->quiet)
-		fprintf(stderr, "imager: wrote %s\n", dst);
+	if (rc == 0)
+		im_plan_wrote(pl, dst);
 	free(buf);
 	free(dst);
 	return rc;

@@ -3,6 +3,7 @@
 #include "imager/util/cleanup.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,7 @@ int im_plan_input(const struct im_plan *pl, const char *given, const char *name,
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	if (access(*out, R_OK) < 0)
 		return im_fail_errno(err, IM_EXIT_MISSING, "%s (%s)", *out, what);
+	im_record_input(pl->rec, what, *out);
 	return 0;
 }
 
@@ -174,6 +176,8 @@ static int apply_extensions(struct im_plan *pl, struct im_error *err)
 	if (im_source_date_epoch(&epoch, err) < 0)
 		goto out;
 	for (size_t i = 0; i < l->n; i++)
+		im_record_input(pl->rec, "system extension", l->v[i].path);
+	for (size_t i = 0; i < l->n; i++)
 		if (im_ext_load(l->v[i].path, &exts[i], err) < 0 ||
 		    im_ext_validate(exts[i], pl->p->version, err) < 0)
 			goto out;
@@ -214,6 +218,7 @@ static int load_overlay(struct im_plan *pl, struct im_error *err)
 		    "overlay %s: no overlay image: give --overlay-image PATH (a folder or "
 		    "tarball with overlay.yaml, e.g. overlays/%s)",
 		    p->overlay.name, p->overlay.name);
+	im_record_input(pl->rec, "overlay", p->overlay.image.path);
 	if (im_overlay_load(p->overlay.image.path, p->overlay.name, &pl->overlay, err) < 0)
 		return -1;
 	for (size_t i = 0; i < p->overlay.options.n; i++)
@@ -250,6 +255,7 @@ static int unpack_base(struct im_plan *pl, const char *bundle, struct im_error *
 		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 		goto out;
 	}
+	im_record_input(pl->rec, "base installer", bundle);
 	if (im_oci_unpack(bundle, pl->arch, root, err) < 0)
 		goto out;
 	char *to = NULL;
@@ -278,7 +284,9 @@ out:
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
 		 const char *keys_dir, const char *out_dir, int strict_kernel, struct im_error *err)
 {
+	struct im_record *rec = pl->rec; /* the caller's, kept */
 	memset(pl, 0, sizeof(*pl));
+	pl->rec = rec;
 	pl->p = p;
 	pl->arch = im_prof_arch_name(p->arch);
 	pl->keys_dir = keys_dir;
@@ -291,16 +299,23 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		return make_out_dir(out_dir, err); /* needs no input file */
 	if (p->secureboot && resolve_keys(pl, keys_dir, err) < 0)
 		return -1;
+	if (p->secureboot && pl->rec)
+		pl->rec->keys = keys_dir;
+	if (p->secureboot)
+		im_record_secureboot(pl->rec, pl->sb_cert, pl->pcr_key);
 	if (p->input.base_installer.path) {
 		if (unpack_base(pl, p->input.base_installer.path, err) < 0)
 			return -1;
 	} else if (im_plan_find_inputs(pl->arch, inputs_flag, &pl->inputs, err) < 0)
 		return -1;
+	if (pl->rec)
+		pl->rec->inputs = pl->inputs; /* its files are recorded relative to it */
 	if (im_plan_input(pl, p->input.kernel.path, "vmlinuz", "kernel", &pl->kernel, err) < 0 ||
 	    im_plan_input(pl, p->input.initramfs.path, "initramfs.xz", "initramfs", &pl->initramfs,
 			  err) < 0 ||
 	    im_plan_check_kernel(pl, strict_kernel, err) < 0)
 		return -1;
+	im_record_manifest(pl->rec, pl->arch);
 	return make_out_dir(out_dir, err) < 0 ? -1 : apply_extensions(pl, err);
 }
 
@@ -318,6 +333,7 @@ void im_plan_free(struct im_plan *pl)
 	}
 	free(pl->initramfs);
 	free(pl->out_dir);
+	free(pl->output);
 	free(pl->meta_base64);
 	free(pl->cmdline);
 	free(pl->sb_key);
@@ -325,6 +341,14 @@ void im_plan_free(struct im_plan *pl)
 	free(pl->pcr_key);
 	im_meta_free(&pl->meta);
 	im_overlay_free(pl->overlay);
+}
+
+void im_plan_wrote(struct im_plan *pl, const char *path)
+{
+	free(pl->output);
+	pl->output = strdup(path);
+	if (!pl->quiet)
+		fprintf(stderr, "imager: wrote %s\n", path);
 }
 
 char *im_plan_output_path(const struct im_plan *pl, const char *name)

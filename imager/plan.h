@@ -7,6 +7,7 @@
 #include "imager/disk/meta.h"
 #include "imager/talos/overlay.h"
 #include "imager/talos/profile.h"
+#include "record.h"
 
 struct im_plan {
 	const struct im_profile *p;
@@ -29,11 +30,14 @@ struct im_plan {
 	char *base_stage, *installer_root;
 	int base_cleanup; /* cleanup.h handle of base_stage */
 	int quiet;
+	struct im_record *rec; /* the build record's inputs (record.h), NULL for none */
+	char *output;	       /* the artifact written (im_plan_wrote) */
 };
 
 /* Resolve the inputs folder, the input files and the command line, and check the kernel
- * (im_plan_check_kernel) before anything is written. `inputs_flag` is --inputs (may be
- * NULL); `strict_kernel` is --strict-kernel. */
+ * (im_plan_check_kernel) before anything is written. pl is cleared except pl->rec (set it
+ * before, or zero the plan): the inputs resolved are recorded there. `inputs_flag` is --inputs (may
+ * be NULL); `strict_kernel` is --strict-kernel. */
 int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inputs_flag,
 		 const char *keys_dir, const char *out_dir, int strict_kernel,
 		 struct im_error *err);
@@ -55,8 +59,18 @@ int im_plan_check_kernel(const struct im_plan *pl, int strict, struct im_error *
 int im_plan_input(const struct im_plan *pl, const char *given, const char *name, const char *what,
 		  char **out, struct im_error *err);
 
+/* The output kind wrote `path`: remembered for the build record, and said on stderr
+ * unless quiet. */
+void im_plan_wrote(struct im_plan *pl, const char *path);
+
 /* "<out_dir>/<name>" (malloc'd). */
 char *im_plan_output_path(const struct im_plan *pl, const char *name);
+
+/* A new folder $TMPDIR/<prefix>.XXXXXX, registered with cleanup.h (build.c). */
+int im_private_dir(const char *prefix, char **dir, int *cleanup, struct im_error *err);
+
+/* The output kind of the plan's profile (build.c). */
+int im_build_output(struct im_plan *pl, struct im_error *err);
 
 /* Output kinds (imager/out_*.c). */
 int im_out_cmdline(struct im_plan *pl, struct im_error *err);

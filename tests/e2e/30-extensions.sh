@@ -87,7 +87,7 @@ for arch in "${arches[@]}"; do
 		ext_append $arch "$INSTALL/$arch/initramfs.xz" "$T/o-$arch" v1.0.0 "${exts[@]}"
 	cp "$T/o-$arch/initramfs-$arch.xz" "$T/initramfs-$arch.xz" 2>/dev/null
 	check "$arch: no temporary file left in the output folder" \
-		test "$(ls -A "$T/o-$arch")" = "initramfs-$arch.xz"
+		test "$(ls -A "$T/o-$arch" | tr '\n' ' ')" = "initramfs-$arch.xz initramfs-$arch.xz.build.json "
 done
 
 # --- boot ---------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ check "imager installer --arch arm64" "$IMAGER" installer --arch arm64 -q -o "$T
 	--extra-kernel-arg console=ttyAMA0
 V1=$T/v1/installer-amd64.tar
 A64=$T/a64/installer-arm64.tar
-check "output folder holds the bundle only" test "$(ls -A "$T/v1")" = installer-amd64.tar
+check "output folder holds the bundle and its record only" \
+	test "$(ls -A "$T/v1" | tr '\n' ' ')" = "installer-amd64.tar installer-amd64.tar.build.json "
 
 # skopeo and umoci (independent OCI tools)
 skopeo inspect --config "oci-archive:$V1" >"$T/config.json" 2>"$T/skopeo.err"
