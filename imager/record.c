@@ -255,7 +255,8 @@ static void jstr(FILE *f, const char *s)
 
 static void write_deps(FILE *f, struct im_record *rec)
 {
-	qsort(rec->v, rec->n, sizeof(*rec->v), by_uri);
+	if (rec->n)
+		qsort(rec->v, rec->n, sizeof(*rec->v), by_uri);
 	fputs("      \"resolvedDependencies\": [", f);
 	for (size_t i = 0; i < rec->n; i++) {
 		const struct im_rec_dep *d = &rec->v[i];
