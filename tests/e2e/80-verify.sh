@@ -12,6 +12,7 @@ mkdir -p "$TMPDIR"
 o=$T/o
 "$IMAGER" keys --output "$T/keys" >/dev/null 2>&1 || not_ok "imager keys" "for the Secure Boot kinds"
 printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n' >"$T/raw.yaml"
+printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n  imageOptions: {diskFormat: qcow2}\n' >"$T/qcow2.yaml"
 
 # kind ARTIFACT-NAME BUILD-ARGS...
 kinds=()
@@ -33,6 +34,7 @@ build metal-amd64.iso iso
 build metal-amd64-secureboot.iso secureboot-iso --secureboot-keys "$T/keys"
 build metal-amd64.raw "$T/raw.yaml"
 build metal-amd64.raw.zst metal
+build metal-amd64.qcow2 "$T/qcow2.yaml"
 build installer-amd64.tar installer
 
 # --- the record ----------------------------------------------------------------------------
