@@ -230,7 +230,7 @@ static int run(struct verify *v, struct im_error *err)
 	if (load_record(v, err) < 0 || check_subject(v, err) < 0 || load_profile(v, err) < 0 ||
 	    check_inputs(v, err) < 0)
 		return -1;
-	if (v->p->secureboot && !v->keys)
+	if (v->p->secureboot && !v->keys) /* built from profile key paths */
 		return im_fail(err, IM_EXIT_UNSUPPORTED,
 			       "%s: a signed artifact: verifying it without the private key is not "
 			       "supported yet; give --secureboot-keys DIR (the signing keys) to "

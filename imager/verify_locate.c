@@ -14,7 +14,6 @@
 
 #include "imager/disk/gpt.h"
 #include "imager/efi/pe.h"
-#include "imager/install/install.h"
 
 #define MAX_RANGES 64
 #define LBL	   1600 /* label buffers: a path in a FAT, then a PE section */
@@ -83,81 +82,182 @@ static void map_pe(struct map *m, uint64_t off, uint64_t len, const char *prefix
 	}
 }
 
-/* ---- FAT: every file's clusters -------------------------------------------------------- */
+/* ---- FAT12/16/32, read-only (fatgen103: §3 BPB, §4 FAT entries, §6-7 directory entries
+ * and long names): every file's clusters. FAT12 too: ISO EFI images are that small. ------ */
 
-static uint64_t clus_off(const struct im_fatfs *fs, uint32_t c)
+struct fat {
+	uint64_t off, len;	       /* the filesystem in the mapped file */
+	uint32_t bps, cb, nclus, type; /* bytes per sector and cluster; clusters; 12/16/32 */
+	uint64_t fat, root, data;      /* byte offsets from off */
+	uint32_t root_ents, root_clus;
+};
+
+static uint16_t le16(const uint8_t *p)
 {
-	return fs->off + fs->data_off + (uint64_t)(c - 2) * fs->cb;
+	return (uint16_t)(p[0] | p[1] << 8);
 }
 
-static void map_chain(struct map *m, struct im_fatfs *fs, uint32_t c, uint64_t size,
-		      const char *label, int dir)
+static int fat_open(const struct map *m, uint64_t off, uint64_t len, struct fat *f)
 {
-	uint32_t end = fs->type == 32 ? 0x0FFFFFF8 : 0xFFF8;
-	uint64_t pos = 0;
-	for (uint32_t n = 0; c >= 2 && c < fs->nclus + 2 && n <= fs->nclus; n++) {
+	const uint8_t *b = m->b + off;
+	if (len < 512 || b[510] != 0x55 || b[511] != 0xAA)
+		return -1;
+	uint32_t bps = le16(b + 11), spc = b[13], rsv = le16(b + 14), nfats = b[16];
+	uint32_t fatsz = le16(b + 22) ? le16(b + 22) : le32(b + 36);
+	uint64_t tot = le16(b + 19) ? le16(b + 19) : le32(b + 32);
+	uint32_t root_ents = le16(b + 17), root_secs = (root_ents * 32 + bps - 1) / (bps ? bps : 1);
+	uint64_t data = rsv + (uint64_t)nfats * fatsz + root_secs;
+	if (bps < 512 || bps > 4096 || (bps & (bps - 1)) || !spc || (spc & (spc - 1)) || !nfats ||
+	    !fatsz || tot <= data || tot * bps > len)
+		return -1;
+	*f = (struct fat){.off = off, .len = len, .bps = bps, .cb = bps * spc};
+	f->nclus = (uint32_t)((tot - data) / spc);
+	f->type = f->nclus < 4085 ? 12 : f->nclus < 65525 ? 16 : 32;
+	f->fat = (uint64_t)rsv * bps;
+	f->root = (rsv + (uint64_t)nfats * fatsz) * bps;
+	f->data = data * bps;
+	f->root_ents = root_ents;
+	f->root_clus = f->type == 32 ? le32(b + 44) : 0;
+	return (uint64_t)fatsz * bps * 8 / f->type >= f->nclus + 2 ? 0 : -1;
+}
+
+/* The next cluster, or 0 at the end of a chain (or on a bad entry). */
+static uint32_t fat_next(const struct map *m, const struct fat *f, uint32_t c)
+{
+	const uint8_t *t = m->b + f->off + f->fat;
+	uint32_t v;
+	if (f->type == 12) {
+		v = le16(t + c + c / 2);
+		v = c & 1 ? v >> 4 : v & 0xfff;
+		v = v >= 0xff7 ? 0 : v;
+	} else if (f->type == 16) {
+		v = le16(t + 2 * c);
+		v = v >= 0xfff7 ? 0 : v;
+	} else {
+		v = le32(t + 4 * c) & 0x0fffffff;
+		v = v >= 0x0ffffff7 ? 0 : v;
+	}
+	return v >= 2 && v < f->nclus + 2 ? v : 0;
+}
+
+static uint64_t clus_off(const struct fat *f, uint32_t c)
+{
+	return f->off + f->data + (uint64_t)(c - 2) * f->cb;
+}
+
+/* Label a chain, one region per contiguous run (so a PE section inside a file is smaller
+ * than the file's region); returns 1 when the chain is a single run. */
+static int map_chain(struct map *m, const struct fat *f, uint32_t c, uint64_t size,
+		     const char *label, int dir)
+{
+	uint64_t pos = 0, run_start = 0, run_pos = 0, run_len = 0;
+	int runs = 0;
+	for (uint32_t n = 0; c >= 2 && c < f->nclus + 2 && n <= f->nclus; n++) {
 		if (!dir && pos >= size)
 			break;
-		uint64_t len = !dir && size - pos < fs->cb ? size - pos : fs->cb;
-		add(m, clus_off(fs, c), len, pos, label);
-		pos += fs->cb;
-		c = im_fat_get(fs, c);
-		if (c >= end)
-			break;
+		uint64_t len = !dir && size - pos < f->cb ? size - pos : f->cb, at = clus_off(f, c);
+		if (run_len && at == run_start + run_len) {
+			run_len += len;
+		} else {
+			add(m, run_start, run_len, run_pos, label);
+			run_start = at, run_pos = pos, run_len = len;
+			runs++;
+		}
+		pos += f->cb;
+		c = fat_next(m, f, c);
 	}
+	add(m, run_start, run_len, run_pos, label);
+	return runs == 1;
 }
 
-/* A PE held in contiguous clusters (the FAT writer lays files out in one run). */
-static void map_fat_pe(struct map *m, struct im_fatfs *fs, const struct im_fat_dirent *e,
-		       const char *label)
+static void map_fat_dir(struct map *m, const struct fat *f, const char *part, uint32_t clus,
+			const char *dir, int depth);
+
+/* "NAME.EXT" from an 8.3 entry, trailing spaces dropped (fatgen103 §6.1). */
+static void sfn_name(const uint8_t *p, char out[13])
 {
-	uint32_t c = e->first, n = (uint32_t)((e->size + fs->cb - 1) / fs->cb);
-	for (uint32_t i = 1; i < n; i++) {
-		uint32_t next = im_fat_get(fs, c);
-		if (next != c + 1)
+	int b = 8, e = 3, w = 0;
+	while (b && p[b - 1] == ' ')
+		b--;
+	while (e && p[8 + e - 1] == ' ')
+		e--;
+	for (int i = 0; i < b; i++)
+		out[w++] = (char)p[i];
+	if (e)
+		out[w++] = '.';
+	for (int i = 0; i < e; i++)
+		out[w++] = (char)p[8 + i];
+	out[w] = 0;
+}
+
+/* One directory's entries (n of them at p): long names gathered, then each named entry. */
+static void map_fat_entries(struct map *m, const struct fat *f, const char *part, const uint8_t *p,
+			    size_t n, const char *dir, int depth)
+{
+	char lfn[256] = "";
+	for (size_t i = 0; i < n; i++, p += 32) {
+		if (p[0] == 0)
 			return;
-		c = next;
+		if (p[0] == 0xE5) {
+			lfn[0] = 0;
+			continue;
+		}
+		if (p[11] == 0x0F) { /* a long-name piece: 13 UTF-16 units, ASCII kept */
+			static const int at[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};
+			int seq = (p[0] & 0x1f) - 1;
+			for (int k = 0; seq >= 0 && seq < 19 && k < 13; k++) {
+				uint16_t u = le16(p + at[k]);
+				lfn[seq * 13 + k] = u == 0xffff ? 0 : u < 0x80 ? (char)u : '?';
+				if (p[0] & 0x40 && k == 12)
+					lfn[seq * 13 + 13] = 0;
+			}
+			continue;
+		}
+		char name[256], path[LBL / 2], label[LBL - 8];
+		if (lfn[0])
+			snprintf(name, sizeof(name), "%s", lfn);
+		else
+			sfn_name(p, name);
+		lfn[0] = 0;
+		if ((p[11] & 0x08) || p[0] == '.')
+			continue; /* the volume label, "." and ".." */
+		uint32_t first = (uint32_t)le16(p + 20) << 16 | le16(p + 26), size = le32(p + 28);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		snprintf(label, sizeof(label), "%s:%s", part, path);
+		int isdir = p[11] & 0x10;
+		int run = map_chain(m, f, first, size, label, isdir);
+		if (isdir) {
+			map_fat_dir(m, f, part, first, path, depth + 1);
+		} else if (run && first >= 2 && clus_off(f, first) + size <= m->size) {
+			char prefix[LBL];
+			snprintf(prefix, sizeof(prefix), "%.*s ", LBL - 8, label);
+			map_pe(m, clus_off(f, first), size, prefix); /* a UKI or EFI binary */
+		}
 	}
-	char prefix[LBL];
-	snprintf(prefix, sizeof(prefix), "%.*s ", LBL - 8, label);
-	if (e->first >= 2 && clus_off(fs, e->first) + e->size <= m->size)
-		map_pe(m, clus_off(fs, e->first), e->size, prefix);
 }
 
-static void map_fat_dir(struct map *m, struct im_fatfs *fs, const char *part, const char *dir,
-			int depth)
+static void map_fat_dir(struct map *m, const struct fat *f, const char *part, uint32_t clus,
+			const char *dir, int depth)
 {
-	struct im_fat_dirent *ents = NULL;
-	size_t n = 0;
-	struct im_error e = {0};
-	if (depth > 16 || im_fatfs_list(fs, dir, &ents, &n, &e) < 0)
+	if (depth > 16)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		char path[LBL / 2], label[LBL - 8];
-		snprintf(path, sizeof(path), "%s/%s", dir, ents[i].name);
-		snprintf(label, sizeof(label), "%s:%s", part, path);
-		int isdir = ents[i].attr & IM_FAT_ATTR_DIR;
-		map_chain(m, fs, ents[i].first, ents[i].size, label, isdir);
-		if (isdir)
-			map_fat_dir(m, fs, part, path, depth + 1);
-		else
-			map_fat_pe(m, fs, &ents[i], label);
+	if (!clus) { /* the FAT12/16 fixed root */
+		if (f->root + (uint64_t)f->root_ents * 32 <= f->len)
+			map_fat_entries(m, f, part, m->b + f->off + f->root, f->root_ents, dir,
+					depth);
+		return;
 	}
-	free(ents);
+	for (uint32_t n = 0; clus && n <= f->nclus; n++, clus = fat_next(m, f, clus))
+		if (clus_off(f, clus) + f->cb <= f->off + f->len)
+			map_fat_entries(m, f, part, m->b + clus_off(f, clus), f->cb / 32, dir,
+					depth);
 }
 
 static void map_fat(struct map *m, uint64_t off, uint64_t len, const char *part)
 {
-	const uint8_t *b = m->b + off;
-	if (len < 512 || b[510] != 0x55 || b[511] != 0xAA ||
-	    (memcmp(b + 0x52, "FAT32", 5) && memcmp(b + 0x36, "FAT16", 5)))
-		return;
-	struct im_fatfs fs;
-	struct im_error e = {0};
-	if (im_fatfs_open(&fs, m->fd, part, off, len, 0, &e) < 0)
-		return;
-	map_fat_dir(m, &fs, part, "", 0);
-	im_fatfs_close(&fs);
+	struct fat f;
+	if (fat_open(m, off, len, &f) == 0)
+		map_fat_dir(m, &f, part, f.root_clus, "", 0);
 }
 
 /* ---- GPT disk --------------------------------------------------------------------------- */

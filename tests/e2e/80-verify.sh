@@ -137,6 +137,15 @@ with open(img, "rb") as f:
 sys.exit(1)
 EOF
 }
+# the systemd-boot ISO: the UKI inside its EFI image (FAT12), then its .initrd section
+sbiso=$T/f/metal-amd64-secureboot.iso
+cp "$o/metal-amd64-secureboot.iso" "$o/metal-amd64-secureboot.iso.build.json" "$T/f/"
+off=$(find_in "$sbiso" "$INSTALL/amd64/initramfs.xz" 0 "$(stat -c %s "$sbiso")")
+flip "$sbiso" $((off + 36096))
+"$IMAGER" verify "$sbiso" --secureboot-keys "$T/keys" >"$T/v.out" 2>"$T/v.err"
+check "ISO: a byte of the UKI in the EFI image -> partition, file and PE section" \
+	grep -qx '  Appended2:/EFI/Linux/Talos-v1.0.0.efi PE section .initrd differs (first at byte 36096)' "$T/v.err"
+
 img=$T/f/metal-amd64.raw
 cp --sparse=always "$o/metal-amd64.raw" "$img"
 cp "$o/metal-amd64.raw.build.json" "$T/f/"
