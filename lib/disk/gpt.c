@@ -680,6 +680,10 @@ int im_gpt_write(int fd, const char *what, const struct im_gpt_layout *l, struct
 		/* Old whole-disk signatures (an ISO9660, a superfloppy FAT) libblkid reports
 		 * as collisions are wiped, so that the disk reads as GPT only. */
 		fdisk_enable_wipe(cxt, 1);
+		/* The MBR boot code area (bytes 0..439, UEFI 2.10 §5.2.3 Table 5.3) is
+		 * not part of the protective MBR; libfdisk zeroes it unless asked. */
+		if (l->keep_boot_code)
+			fdisk_enable_bootbits_protection(cxt, 1);
 		rc = write_label(cxt, &p, what, &m, err);
 	}
 	if (!rc && blk) {

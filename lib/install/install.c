@@ -292,7 +292,12 @@ static struct im_gpt_layout gpt_layout(struct layout *l, const struct im_install
 				      .sector_size = l->ss,
 				      .max_entries = b ? b->gpt_entries : 0,
 				      .parts = l->p,
-				      .n = l->n};
+				      .n = l->n,
+				      /* the boot code is rewritten right after the GPT (write
+				       * order in im_install): until then the old one, which
+				       * loads the BIOS partition the same layout keeps, boots
+				       * the installed OS a power cut leaves in place */
+				      .keep_boot_code = l->bios};
 }
 
 static uint64_t min_size(struct layout *l, const struct im_install_board *b)

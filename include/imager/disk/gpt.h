@@ -104,6 +104,9 @@ struct im_gpt_layout {
 	const char *disk_guid;	/* NULL = uuid(disk_label) */
 	const struct im_gpt_part *parts;
 	size_t n;
+	bool keep_boot_code; /* keep LBA 0's bytes 0..439 (the BIOS boot code) as they are on
+			      * the disk instead of zeroing them: an install over a BIOS-booted
+			      * disk that rewrites the boot code later stays bootable meanwhile */
 };
 
 /* One partition as placed/read. Offsets in bytes. */

@@ -380,6 +380,47 @@ static void test_reproducible(void **state)
 	free(b);
 }
 
+/* Rewriting the GPT of a disk that boots through BIOS: keep_boot_code keeps LBA 0's boot
+ * code area (bytes 0..439) while the protective MBR's partition record and 0x55AA are
+ * rewritten; without it the whole sector is the plain protective MBR. */
+static void rewrite_with_boot_code(const char *img, bool keep, uint8_t *lba0)
+{
+	struct im_gpt_layout l = {
+	    .disk_size = 2200 * MIB, .parts = metal, .n = NMETAL, .keep_boot_code = keep};
+	struct im_error err = {0};
+	assert_int_equal(write_img(img, &l, NULL, &err), 0);
+	int fd = open(img, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t code[440];
+	for (size_t i = 0; i < sizeof(code); i++)
+		code[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(pwrite(fd, code, sizeof(code), 0), (ssize_t)sizeof(code));
+	if (im_gpt_write(fd, img, &l, NULL, &err))
+		fail_msg("%s", err.msg);
+	read_at(fd, lba0, 512, 0);
+	close(fd);
+	if (keep)
+		assert_memory_equal(lba0, code, sizeof(code));
+	assert_int_equal(lba0[510], 0x55);
+	assert_int_equal(lba0[511], 0xaa);
+	assert_int_equal(lba0[446 + 4], 0xee); /* the protective record's OS type */
+}
+
+static void test_keep_boot_code(void **state)
+{
+	(void)state;
+	char *a = tu_path("kept.img"), *b = tu_path("plain.img");
+	uint8_t kept[512], plain[512], zero[440] = {0};
+	rewrite_with_boot_code(a, true, kept);
+	rewrite_with_boot_code(b, false, plain);
+	assert_memory_equal(plain, zero, sizeof(zero));
+	/* everything after the boot code area is the same protective MBR */
+	assert_memory_equal(kept + 440, plain + 440, 512 - 440);
+	assert_int_equal(tu_sh("sfdisk --verify '%s' >/dev/null", a), 0);
+	free(a);
+	free(b);
+}
+
 /* Explicit start, explicit GUID, the rest of the disk, a short entry array (boards). */
 static void test_board_layout(void **state)
 {
@@ -597,6 +638,7 @@ int main(void)
 	    cmocka_unit_test(test_metal_512),
 	    cmocka_unit_test(test_metal_4096),
 	    cmocka_unit_test(test_reproducible),
+	    cmocka_unit_test(test_keep_boot_code),
 	    cmocka_unit_test(test_board_layout),
 	    cmocka_unit_test(test_read_backup),
 	    cmocka_unit_test(test_errors),
