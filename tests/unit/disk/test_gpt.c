@@ -634,16 +634,11 @@ static void test_io_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_guids),
-	    cmocka_unit_test(test_metal_512),
-	    cmocka_unit_test(test_metal_4096),
-	    cmocka_unit_test(test_reproducible),
-	    cmocka_unit_test(test_keep_boot_code),
-	    cmocka_unit_test(test_board_layout),
-	    cmocka_unit_test(test_read_backup),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_io_errors),
-	    cmocka_unit_test(test_read_entry_past_end),
+	    cmocka_unit_test(test_guids),	   cmocka_unit_test(test_metal_512),
+	    cmocka_unit_test(test_metal_4096),	   cmocka_unit_test(test_reproducible),
+	    cmocka_unit_test(test_keep_boot_code), cmocka_unit_test(test_board_layout),
+	    cmocka_unit_test(test_read_backup),	   cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_io_errors),	   cmocka_unit_test(test_read_entry_past_end),
 	};
 	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }
