@@ -4,6 +4,7 @@
  * numbers; libfdisk then writes exactly that layout (explicit partno, start and size, no
  * re-alignment) and the result is read back from libfdisk and compared with the plan. */
 #include "imager/disk/gpt.h"
+#include "imager/disk/blkpg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -689,8 +690,13 @@ int im_gpt_write(int fd, const char *what, const struct im_gpt_layout *l, struct
 	if (!rc && blk) {
 		if (fsync(fd))
 			rc = im_fail_errno(err, IM_EXIT_IO, "%s: fsync failed", what);
-		else
-			fdisk_reread_partition_table(cxt); /* best effort: the disk may be busy */
+		else {
+			/* BLKRRPART first; it is refused while a partition is busy and finds
+			 * nothing on kernels without a GPT parser: then BLKPG, partition by
+			 * partition, as partx -u does. */
+			fdisk_reread_partition_table(cxt);
+			im_blkpg_sync(fd, what, &p);
+		}
 	}
 	fdisk_unref_context(cxt); /* does not close fd (assigned by fd) */
 	if (!rc && out)
