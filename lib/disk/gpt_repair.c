@@ -22,6 +22,7 @@
 #define OFF_MY_LBA     24
 #define OFF_ALT_LBA    32
 #define OFF_FIRST_LBA  40
+#define OFF_LAST_LBA   48
 #define OFF_ENTRY_LBA  72
 #define OFF_N_ENTRIES  80
 #define OFF_ENTRY_SIZE 84
@@ -135,6 +136,104 @@ int im_gpt_repair_primary(int fd, const char *what, const struct im_gpt_disk *d,
 	rc = 0;
 out:
 	free(entries);
+	free(hdr);
+	return rc;
+}
+
+uint64_t im_gpt_backup_lba(int fd, uint32_t sector_size)
+{
+	uint8_t *hdr = malloc(sector_size), *entries = NULL;
+	size_t len;
+	uint64_t alt = 0;
+	if (hdr && load_copy(fd, sector_size, 1, hdr, &entries, &len))
+		alt = le64(hdr + OFF_ALT_LBA);
+	free(entries);
+	free(hdr);
+	return alt;
+}
+
+static void seal(uint8_t *hdr)
+{
+	put32(hdr + OFF_CRC, 0);
+	put32(hdr + OFF_CRC, crc32(0, hdr, le32(hdr + 12)));
+}
+
+/* One write then fsync (EINVAL: a file system without fsync on this file type). */
+static int write_synced(int fd, const void *buf, size_t len, uint64_t off, const char *what,
+			im_gpt_pwrite_fn w, struct im_error *err)
+{
+	if ((w ? w(fd, buf, len, off, what, err)
+	       : im_pwrite_all(fd, buf, len, (long long)off, what, err)) < 0)
+		return -1;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		return im_fail_errno(err, IM_EXIT_IO, "%s", what);
+	return 0;
+}
+
+/* The protective MBR (UEFI 2.10 §5.2.3): record 1 of type 0xEE covers LBA 1 to the last
+ * LBA, or 0xFFFFFFFF sectors when the disk is larger. Its new SizeInLBA, or 0 when LBA 0
+ * holds no protective record (a hybrid MBR is left alone). */
+static uint32_t pmbr_size(const uint8_t *mbr, uint64_t last)
+{
+	if (mbr[510] != 0x55 || mbr[511] != 0xaa || mbr[446 + 4] != 0xee)
+		return 0;
+	return last > 0xffffffffu ? 0xffffffffu : (uint32_t)last;
+}
+
+int im_gpt_relocate_backup(int fd, const char *what, const struct im_gpt_disk *d,
+			   im_gpt_pwrite_fn w, struct im_error *err)
+{
+	uint32_t ss = d->sector_size;
+	uint64_t last = d->disk_size / ss - 1;
+	uint8_t *hdr = malloc(ss), *bak = malloc(ss), *entries = NULL, mbr[512];
+	size_t len = 0;
+	int rc = -1;
+	if (!hdr || !bak) {
+		im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (!load_copy(fd, ss, 1, hdr, &entries, &len)) {
+		im_fail(err, IM_EXIT_INVALID, "%s: the primary GPT does not check out", what);
+		goto out;
+	}
+	uint64_t old = le64(hdr + OFF_ALT_LBA), array_secs = (len + ss - 1) / ss;
+	if (old >= last) {
+		rc = 0; /* at the end already (beyond it: the reader refused the disk) */
+		goto out;
+	}
+	uint64_t array = last - array_secs, last_usable = array - 1;
+	if (last_usable < le64(hdr + OFF_LAST_LBA)) {
+		im_fail(err, IM_EXIT_INVALID,
+			"%s: no room for the backup GPT at the end of the disk", what);
+		goto out;
+	}
+	put64(hdr + OFF_LAST_LBA, last_usable);
+	memcpy(bak, hdr, ss);
+	put64(bak + OFF_MY_LBA, last);
+	put64(bak + OFF_ALT_LBA, 1);
+	put64(bak + OFF_ENTRY_LBA, array);
+	seal(bak);
+	put64(hdr + OFF_ALT_LBA, last);
+	seal(hdr);
+	if (write_synced(fd, entries, len, array * ss, what, w, err) < 0 ||
+	    write_synced(fd, bak, ss, last * ss, what, w, err) < 0 ||
+	    write_synced(fd, hdr, ss, ss, what, w, err) < 0)
+		goto out;
+	if (!read_at(fd, mbr, sizeof(mbr), 0)) {
+		im_fail_errno(err, IM_EXIT_IO, "%s: reading LBA 0", what);
+		goto out;
+	}
+	uint32_t n = pmbr_size(mbr, last);
+	if (n) {
+		put32(mbr + 446 + 12, n);
+		if (write_synced(fd, mbr, sizeof(mbr), 0, what, w, err) < 0)
+			goto out;
+	}
+	memset(bak, 0, ss);
+	rc = write_synced(fd, bak, ss, old * ss, what, w, err);
+out:
+	free(entries);
+	free(bak);
 	free(hdr);
 	return rc;
 }

@@ -629,13 +629,45 @@ out:
 	return rc;
 }
 
+/* A disk image written onto a larger disk (dd) leaves the backup GPT where the image ended
+ * and the space after it unusable: writing verbs move it to the end (as sgdisk -e), in
+ * the power-safe order of im_gpt_relocate_backup, through the fault-injecting writer;
+ * read-only ones say so once. */
+static int backup_at_end(int fd, const char *what, bool writable, struct im_gpt_disk *d,
+			 struct im_error *err)
+{
+	uint64_t alt = im_gpt_backup_lba(fd, d->sector_size),
+		 last = d->disk_size / d->sector_size - 1;
+	if (!alt || alt >= last)
+		return 0;
+	static char warned[256];
+	if (!writable) {
+		if (strncmp(warned, what, sizeof(warned) - 1))
+			im_warn(
+			    "%s: the backup GPT is at LBA %llu, not at the disk's end (LBA %llu: "
+			    "an image written onto a larger disk); upgrade, commit or rollback "
+			    "moves it there",
+			    what, (unsigned long long)alt, (unsigned long long)last);
+		snprintf(warned, sizeof(warned), "%s", what);
+		return 0;
+	}
+	im_warn("%s: the backup GPT is at LBA %llu, not at the disk's end: moving it to LBA %llu",
+		what, (unsigned long long)alt, (unsigned long long)last);
+	if (im_gpt_relocate_backup(fd, what, d, im_install_pwrite, err) < 0) {
+		im_gpt_disk_free(d);
+		return -1;
+	}
+	im_gpt_disk_free(d);
+	return im_gpt_read(fd, what, 0, d, err);
+}
+
 int im_install_read_gpt(int fd, const char *what, bool writable, struct im_gpt_disk *d,
 			struct im_error *err)
 {
 	if (im_gpt_read(fd, what, 0, d, err) < 0)
 		return -1;
 	if (!d->primary_bad)
-		return 0;
+		return backup_at_end(fd, what, writable, d, err);
 	static char warned[256]; /* a read-only verb reads the GPT more than once: one line */
 	if (!writable) {
 		if (!strncmp(warned, what, sizeof(warned) - 1))

@@ -174,6 +174,26 @@ bool im_gpt_primary_ok(int fd, uint32_t sector_size);
 int im_gpt_repair_primary(int fd, const char *what, const struct im_gpt_disk *d,
 			  struct im_error *err);
 
+/* Where the primary GPT header (LBA 1) says the backup header is (AlternateLBA), or 0 when
+ * the primary does not check out. A disk image copied onto a larger disk leaves the backup
+ * where the image ended, before the disk's last LBA. */
+uint64_t im_gpt_backup_lba(int fd, uint32_t sector_size);
+
+/* How im_gpt_relocate_backup writes (the installer passes its fault-injecting writer);
+ * NULL: im_pwrite_all. */
+typedef int (*im_gpt_pwrite_fn)(int fd, const void *buf, size_t len, uint64_t off, const char *what,
+				struct im_error *err);
+
+/* Move the backup GPT of the disk d was read from (valid primary, backup before the last
+ * LBA) to the end of the disk and let the primary's LastUsableLBA grow with it, as
+ * `sgdisk -e` does, in a power-safe order, each write synced: (1) the new backup array,
+ * (2) the new backup header at the last LBA (the primary still names the old, intact
+ * backup), (3) the primary header naming the new one, (4) the protective MBR's size,
+ * (5) the old backup header zeroed. A cut anywhere leaves a primary whose backup checks
+ * out. 0 when the backup is already at the end. */
+int im_gpt_relocate_backup(int fd, const char *what, const struct im_gpt_disk *d,
+			   im_gpt_pwrite_fn pwrite_fn, struct im_error *err);
+
 /* The entry named `name` (exact match), or NULL. */
 const struct im_gpt_entry *im_gpt_find(const struct im_gpt_disk *d, const char *name);
 /* The first entry of type `type` (GUID text, any case), or NULL. */
