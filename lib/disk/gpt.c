@@ -721,9 +721,9 @@ static uint32_t detect_sector_size(int fd)
 }
 
 /* Header fields (UEFI 2.10 §5.3.2 Table 5.5): NumberOfPartitionEntries at +80,
- * SizeOfPartitionEntry at +84. libfdisk allocates the array these claim before it checks
- * anything else (a fuzzed header asked for 128 TiB): refuse arrays larger than the disk
- * or IM_GPT_ARRAY_MAX, for the primary header (LBA 1) and the backup (last LBA). */
+ * SizeOfPartitionEntry at +84 (a power of two from 128). libfdisk allocates the array these claim
+ * before it checks anything else (a fuzzed header asked for 128 TiB): refuse arrays larger than the
+ * disk or IM_GPT_ARRAY_MAX, for the primary header (LBA 1) and the backup (last LBA). */
 #define IM_GPT_ARRAY_MAX (4u << 20)
 
 static int check_array_size(int fd, const char *what, uint32_t ss, uint64_t disk,
@@ -740,6 +740,14 @@ static int check_array_size(int fd, const char *what, uint32_t ss, uint64_t disk
 		uint32_t es = (uint32_t)h[84] | (uint32_t)h[85] << 8 | (uint32_t)h[86] << 16 |
 			      (uint32_t)h[87] << 24;
 		uint64_t bytes = (uint64_t)n * es;
+		/* SizeOfPartitionEntry "must be 128 x 2^n" (UEFI 2.10 §5.3.2); libfdisk 2.38
+		 * reads 128-byte entries out of smaller ones (a fuzzed header with 1 crashed
+		 * it) */
+		if (es < 128 || (es & (es - 1)))
+			return im_fail(err, IM_EXIT_INVALID,
+				       "%s: GPT header at LBA %" PRIu64 " has %" PRIu32
+				       "-byte partition entries: expected 128 x 2^n bytes",
+				       what, lbas[i], es);
 		if (bytes > IM_GPT_ARRAY_MAX || bytes > disk)
 			return im_fail(err, IM_EXIT_INVALID,
 				       "%s: GPT header at LBA %" PRIu64 " claims %" PRIu32

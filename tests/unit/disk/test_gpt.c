@@ -421,6 +421,34 @@ static void test_keep_boot_code(void **state)
 	free(b);
 }
 
+/* SizeOfPartitionEntry must be 128 x 2^n (UEFI 2.10 §5.3.2): a header with CRCs that
+ * check out and 1-byte entries (found by fuzz_gpt: libfdisk 2.38 reads past its buffer)
+ * is refused before libfdisk sees it. */
+static void test_entry_size(void **state)
+{
+	(void)state;
+	struct im_gpt_layout l = {.disk_size = 2200 * MIB, .parts = metal, .n = NMETAL};
+	char *img = tu_path("esize.img");
+	struct im_error err = {0};
+	assert_int_equal(write_img(img, &l, NULL, &err), 0);
+	int fd = open(img, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t h[92];
+	read_at(fd, h, sizeof(h), 512);
+	uint32_t one = htole32(1), zero = 0;
+	memcpy(h + 84, &one, 4);
+	memcpy(h + 16, &zero, 4);
+	uint32_t crc = htole32((uint32_t)crc32(0, h, 92));
+	memcpy(h + 16, &crc, 4);
+	assert_int_equal(pwrite(fd, h, sizeof(h), 512), (ssize_t)sizeof(h));
+	close(fd);
+	struct im_gpt_disk d;
+	assert_int_equal(im_gpt_read_path(img, 0, &d, &err), -1);
+	assert_int_equal(err.code, IM_EXIT_INVALID);
+	assert_non_null(strstr(err.msg, "has 1-byte partition entries: expected 128 x 2^n bytes"));
+	free(img);
+}
+
 /* Explicit start, explicit GUID, the rest of the disk, a short entry array (boards). */
 static void test_board_layout(void **state)
 {
@@ -634,11 +662,17 @@ static void test_io_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_guids),	   cmocka_unit_test(test_metal_512),
-	    cmocka_unit_test(test_metal_4096),	   cmocka_unit_test(test_reproducible),
-	    cmocka_unit_test(test_keep_boot_code), cmocka_unit_test(test_board_layout),
-	    cmocka_unit_test(test_read_backup),	   cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_io_errors),	   cmocka_unit_test(test_read_entry_past_end),
+	    cmocka_unit_test(test_guids),
+	    cmocka_unit_test(test_metal_512),
+	    cmocka_unit_test(test_metal_4096),
+	    cmocka_unit_test(test_reproducible),
+	    cmocka_unit_test(test_keep_boot_code),
+	    cmocka_unit_test(test_entry_size),
+	    cmocka_unit_test(test_board_layout),
+	    cmocka_unit_test(test_read_backup),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_io_errors),
+	    cmocka_unit_test(test_read_entry_past_end),
 	};
 	return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }
