@@ -1,5 +1,6 @@
 /* `imager inspect FILE [--json]`: what a UKI / EFI binary holds — sections (name, VA,
- * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. */
+ * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. The kind is told
+ * from the file's bytes; kinds recognised but not inspected yet (issue 14) exit 3. */
 #include <getopt.h>
 #include <openssl/evp.h>
 #include <openssl/pkcs7.h>
@@ -125,6 +126,38 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 		fputs("\n  }", f);
 }
 
+/* The kind of a file from its magic bytes, or NULL (then it must be a PE image). */
+static const char *other_kind(FILE *f)
+{
+	static uint8_t b[0x8006];
+	size_t n = fread(b, 1, sizeof b, f);
+	static const struct {
+		size_t off;
+		const char *magic;
+		size_t len;
+		const char *kind;
+	} k[] = {
+	    {0, "\x28\xb5\x2f\xfd", 4, "zstd-compressed file"},
+	    {0,
+	     "\xfd"
+	     "7zXZ\0",
+	     6, "xz-compressed file"},
+	    {0, "\x1f\x8b", 2, "gzip-compressed file"},
+	    {0, "QFI\xfb", 4, "qcow2 disk image"},
+	    {0, "KDMV", 4, "vmdk disk image"},
+	    {0, "hsqs", 4, "squashfs (extension)"},
+	    {0, "07070", 5, "cpio archive (initramfs)"},
+	    {257, "ustar", 5, "tar archive (installer bundle)"},
+	    {0x8001, "CD001", 5, "ISO 9660 image"},
+	    {512, "EFI PART", 8, "GPT disk image"},
+	    {4096, "EFI PART", 8, "GPT disk image"},
+	};
+	for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+		if (n >= k[i].off + k[i].len && !memcmp(b + k[i].off, k[i].magic, k[i].len))
+			return k[i].kind;
+	return NULL;
+}
+
 int imager_cmd_inspect(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -135,7 +168,11 @@ int imager_cmd_inspect(int argc, char **argv)
 		if (c == 'j')
 			json = 1;
 		else if (c == 'h') {
-			puts("usage: imager inspect [--json] FILE.efi");
+			puts(
+			    "usage: imager inspect [--json] FILE.efi\n"
+			    "  UKI / EFI binary: sections, .osrel, .cmdline, .uname, signer,\n"
+			    "  predicted PCR 11. Other kinds (ISO, disk image, bundle, initramfs,\n"
+			    "  extension) are recognised by their bytes and exit 3 (not yet).");
 			return 0;
 		} else
 			return imager_bad_flag("inspect", argv);
@@ -150,6 +187,15 @@ int imager_cmd_inspect(int argc, char **argv)
 	uint8_t *buf;
 	size_t len;
 	struct im_pe pe = {0};
+	FILE *f = fopen(path, "rb");
+	const char *kind = f ? other_kind(f) : NULL;
+	if (f)
+		fclose(f);
+	if (kind) {
+		im_fail(&err, IM_EXIT_UNSUPPORTED,
+			"inspect: %s: a %s; only UKI / EFI binaries are inspected yet", path, kind);
+		return imager_report(&err);
+	}
 	if (im_read_file(path, "file to inspect", &buf, &len, &err) < 0)
 		return imager_report(&err);
 	if (im_pe_parse(buf, len, path, &pe, &err) < 0) {
