@@ -6,7 +6,8 @@
 # IMAGER_INSTALL_FAULT=count (N write points, printed) to give the "after" disk; then for
 # every k in 1..N, plain and torn (IMAGER_INSTALL_FAULT=k, k:torn), on a copy of the before
 # disk: exit 6 "simulated power loss at write k", then, read by tools that are not ours:
-#   - sfdisk --verify of the GPT, fsck.fat -n of the ESP and of BOOT-A/B (GRUB);
+#   - sfdisk --verify of the GPT, fsck.fat -n of the ESP and of BOOT-A/B (GRUB), the MBR
+#     boot code (GRUB) that of the before or the after disk;
 #   - the slot the firmware's loader boots and the committed slot: GRUB from grub-editenv's
 #     list of grubenv (next_entry boots once, saved_entry is committed), systemd-boot from
 #     loader.conf's default glob matched against the UKI names of EFI/Linux (mdir): a UKI
@@ -18,10 +19,11 @@
 # file whose directory entry was not written yet (the allocation is written first, so a cut
 # leaks space, it never cross-links), with the FSInfo free count and the second FAT copy
 # (written after the first) that go with it.
-# Then QEMU boots up to 10 spread distinct cut states per verb and bootloader (all of them
-# when there are fewer), two at a time: each must land on the slot the static check named.
+# Then QEMU boots up to 10 spread cut states per verb and bootloader whose boot-relevant
+# bytes differ (all of them when there are fewer; see boot_key), two at a time: each must
+# land on the slot the static check named.
 # The before disks get a menu timeout of 0 (same file sizes) to keep the boots short.
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 ARCH=amd64
 P=$INSTALL/$ARCH
@@ -82,7 +84,7 @@ part() {
 		{ read -r s n && echo $((s * 512)) $((n * 512)); }
 }
 phash() { python3 "$T/pc.py" hash "$@"; }
-disk_hash() { phash "$1" 0 "$(stat -c %s "$1")"; }
+mbr_code() { dd if="$1" bs=440 count=1 status=none | sha256sum | cut -d" " -f1; }
 
 # fsck_ok IMG NAME: fsck.fat -n of the partition finds no damage (see the header).
 fsck_ok() {
@@ -159,6 +161,21 @@ has_payload() {
 	fi
 }
 
+# boot_key IMG BL SLOT: the bytes a boot of IMG can read before the init reports, as one
+# hash: the MBR boot code, the BIOS boot partition, the ESP, META and (GRUB) the BOOT
+# partition of the slot it boots. Cut states with the same key boot the same way: one of
+# them is booted.
+boot_key() {
+	local name o n
+	{
+		dd if="$1" bs=440 count=1 status=none | sha256sum
+		for name in BIOS EFI META ${3:+BOOT-$3}; do
+			[ "$2" = sd-boot ] && [ "$name" != EFI ] && [ "$name" != META ] && continue
+			read -r o n < <(part "$1" "$name") && phash "$1" "$o" "$n"
+		done
+	} | sha256sum | cut -d' ' -f1
+}
+
 # fast IMG BL: menu timeout 0 (a same-size edit: the installer rewrites these in place).
 fast() {
 	local esp f
@@ -196,6 +213,8 @@ for bl in grub sd-boot; do
 done
 
 BOOTS=()   # "IMG MODE SLOT DESC" of the cut states to boot
+declare -A QUEUED=() # boot keys already queued (by any verb): the same bytes boot the same way
+SHARED=0
 TOTAL=0
 
 # cut_all VERB BL BEFORE ALLOWED: every write point, plain and torn. ALLOWED: the committed
@@ -232,6 +251,9 @@ cut_all() {
 				why="sfdisk --verify: $(cat "$T/v.out")"
 			elif ! fsck_ok "$img" EFI; then
 				why="fsck.fat -n ESP: $(cat "$T/fsck.out")"
+			elif [ "$bl" = grub ] && [ "$(mbr_code "$img")" != "$(mbr_code "$before")" ] &&
+				[ "$(mbr_code "$img")" != "$(mbr_code "$after")" ]; then
+				why="the MBR boot code is neither the before's nor the after's"
 			elif [ "$bl" = grub ] && ! { fsck_ok "$img" BOOT-A && fsck_ok "$img" BOOT-B; }; then
 				why="fsck.fat -n BOOT: $(cat "$T/fsck.out")"
 			elif [ -z "${committed:-}" ] || [ -z "${want_hash[$committed]:-}" ]; then
@@ -253,10 +275,10 @@ cut_all() {
 				continue
 			fi
 			local h
-			h=$(disk_hash "$img")
+			h=$(boot_key "$img" "$bl" "$boot")
 			if [ -z "${seen[$h]:-}" ]; then
 				seen[$h]=1
-				distinct+=("$img $boot")
+				distinct+=("$img $boot $h")
 			else
 				rm -f "$img"
 			fi
@@ -270,7 +292,12 @@ cut_all() {
 		j=$(( m <= 10 ? i : i * (m - 1) / 9 ))
 		[ $j -eq $last ] && continue
 		last=$j
-		read -r img boot <<<"${distinct[$j]}"
+		read -r img boot h <<<"${distinct[$j]}"
+		if [ -n "${QUEUED[$h]:-}" ]; then
+			SHARED=$((SHARED + 1)) # booted for another verb already
+			continue
+		fi
+		QUEUED[$h]=1
 		BOOTS+=("$img $bmode $boot $v/$bl")
 	done
 	echo "# $v/$bl: ${#distinct[@]} distinct cut states, $(( m < 10 ? m : 10 )) booted"
@@ -284,7 +311,7 @@ cut_all rollback grub "$T/grub-onb.img" before
 cut_all rollback sd-boot "$T/sd-boot-onb.img" before
 cut_all install grub "$T/grub-onb.img" "before after"
 cut_all install sd-boot "$T/sd-boot-onb.img" "before after"
-echo "# $TOTAL write points in all; static checks took $((SECONDS - t_start)) s"
+echo "# $TOTAL write points in all; static checks took $((SECONDS - t_start)) s; ${#BOOTS[@]} boots, $SHARED more states share the bytes of one of them"
 
 # QEMU, two at a time: each boot must land on the slot the static check named.
 boot_one() {
