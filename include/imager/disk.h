@@ -1,7 +1,7 @@
 /* imager/disk: disk-level formats.
- * GPT (and its repair; the kernel told about a new table), BIOS boot (boot.img/core.img), the META partition (Talos ADV), and
- * how a disk image leaves: the extent stream and its writers (raw, qcow2, VHD, VMDK, OVA,
- * GCP tar). Layer 4 of 6: includes and calls only itself and util, fs, efi
+ * GPT (and its repair; the kernel told about a new table), BIOS boot (boot.img/core.img), the META
+ * partition (Talos ADV), and how a disk image leaves: the extent stream and its writers (raw,
+ * qcow2, VHD, VMDK, OVA, GCP tar). Layer 4 of 6: includes and calls only itself and util, fs, efi
  * (doc/architecture.md). */
 #ifndef IMAGER_LAYER_DISK_H
 #define IMAGER_LAYER_DISK_H
