@@ -84,8 +84,10 @@ static void print_sections(FILE *f, const struct im_pe *pe, int json)
 		fputs("\n  ]", f);
 }
 
-/* PCR 11 as systemd-stub would leave it after each boot phase, per bank (what the
- * .pcrsig policy is signed for). Sections are measured as loaded: VirtualSize bytes. */
+/* PCR 11 per bank: "stub" as systemd-stub leaves it (what an initrd without systemd-pcrphase,
+ * like the reference init, reads; tests/e2e/83-tpm-pcr11.sh), then after each boot phase
+ * (what the .pcrsig policy is signed for). Sections are measured as loaded: VirtualSize
+ * bytes. */
 static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 {
 	struct im_pcr_section secs[16];
@@ -99,25 +101,27 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 	}
 	if (!n || !im_pe_find(pe, ".linux"))
 		return;
-	const EVP_MD *banks[] = {EVP_sha256(), EVP_sha384(), EVP_sha512()};
+	/* the TPM's banks (TPM_ALG_ID order); sha1 too: TPMs and swtpm still allocate it */
+	const EVP_MD *banks[] = {EVP_sha1(), EVP_sha256(), EVP_sha384(), EVP_sha512()};
 	fputs(json ? ",\n  \"pcr11\": {" : "predicted PCR 11:\n", f);
-	for (size_t b = 0; b < 3; b++) {
-		uint8_t ph[IM_PCR_NPHASES][EVP_MAX_MD_SIZE];
+	for (size_t b = 0; b < sizeof(banks) / sizeof(banks[0]); b++) {
+		uint8_t ph[1 + IM_PCR_NPHASES][EVP_MAX_MD_SIZE];
 		struct im_error err = {0};
-		if (im_pcr11_predict(secs, n, banks[b], ph, &err) < 0)
+		if (im_pcr11_after_stub(secs, n, banks[b], ph[0], &err) < 0 ||
+		    im_pcr11_predict(secs, n, banks[b], ph + 1, &err) < 0)
 			continue;
 		const char *bank = EVP_MD_get0_name(banks[b]);
 		size_t md = (size_t)EVP_MD_get_size(banks[b]);
 		if (json)
 			fprintf(f, "%s\n    \"%s\": {", b ? "," : "", bank);
-		for (size_t p = 0; p < IM_PCR_NPHASES; p++) {
+		for (size_t p = 0; p <= IM_PCR_NPHASES; p++) {
+			const char *phase = p ? im_pcr_phase_paths[p - 1] : "stub";
 			char h[2 * EVP_MAX_MD_SIZE + 1];
 			hex(h, ph[p], md);
 			if (json)
-				fprintf(f, "%s\"%s\": \"%s\"", p ? ", " : "", im_pcr_phase_paths[p],
-					h);
+				fprintf(f, "%s\"%s\": \"%s\"", p ? ", " : "", phase, h);
 			else
-				fprintf(f, "  %s %s: %s\n", bank, im_pcr_phase_paths[p], h);
+				fprintf(f, "  %s %s: %s\n", bank, phase, h);
 		}
 		if (json)
 			fputs("}", f);

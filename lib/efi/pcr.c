@@ -161,13 +161,21 @@ static int measure_phase_path(const char *path, const EVP_MD *md, uint8_t *pcr,
 	return 0;
 }
 
+int im_pcr11_after_stub(const struct im_pcr_section *secs, size_t n, const EVP_MD *bank,
+			uint8_t out[EVP_MAX_MD_SIZE], struct im_error *err)
+{
+	const struct im_pcr_section *slot[NCANON];
+	memset(out, 0, EVP_MAX_MD_SIZE); /* PCR 11 is all zeros at power-on */
+	if (check_bank(bank, err) < 0 || order_sections(secs, n, slot, err) < 0)
+		return -1;
+	return measure_sections(slot, bank, out, err);
+}
+
 int im_pcr11_predict(const struct im_pcr_section *secs, size_t n, const EVP_MD *bank,
 		     uint8_t phases[IM_PCR_NPHASES][EVP_MAX_MD_SIZE], struct im_error *err)
 {
-	const struct im_pcr_section *slot[NCANON];
-	uint8_t base[EVP_MAX_MD_SIZE] = {0};
-	if (check_bank(bank, err) < 0 || order_sections(secs, n, slot, err) < 0 ||
-	    measure_sections(slot, bank, base, err) < 0)
+	uint8_t base[EVP_MAX_MD_SIZE];
+	if (im_pcr11_after_stub(secs, n, bank, base, err) < 0)
 		return -1;
 	/* Like systemd-measure: each phase path starts again from the kernel measurement. */
 	for (int i = 0; i < IM_PCR_NPHASES; i++) {

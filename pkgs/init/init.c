@@ -56,7 +56,7 @@
 #define EFI_DIR	       "/sys/firmware/efi"
 #define EFIVARS_DIR    EFI_DIR "/efivars"
 #define SECUREBOOT_VAR EFIVARS_DIR "/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
-#define PCR11_SHA256   "/sys/class/tpm/tpm0/pcr-sha256/11"
+#define TPM_DIR	       "/sys/class/tpm/tpm0"
 #define INSTALLER      "/usr/bin/installer" /* dynamically linked, see pkgs/payload.sh */
 #define BLOCK_CLASS    "/sys/class/block"
 #define DISK_WAIT_MS   10000 /* disk probing (SCSI/ATA scans) is asynchronous */
@@ -691,20 +691,39 @@ static bool secure_boot_enabled(void)
 	return n >= 5 && buf[4] == 1;
 }
 
-/* PCR 11 is where systemd-stub measures the UKI; present only with a TPM (sysfs, 5.12+). */
+/*
+ * PCR 11 is where systemd-stub measures the UKI (sections only: no systemd-pcrphase runs
+ * here, so it stays as the stub left it — `imager inspect`'s "stub" prediction). One line per
+ * bank the TPM has (sysfs pcr-<bank>/, 5.12+): pcr11-sha256=<hex> …; tpm=absent without one.
+ */
 static void report_pcr11(void)
 {
-	char raw[256];
-	char hex[256];
-	size_t len = 0;
+	static const char *const banks[] = {"sha1", "sha256", "sha384", "sha512"};
 
-	if (read_file(PCR11_SHA256, raw, sizeof(raw)) < 0)
+	if (!path_exists(TPM_DIR)) {
+		report("tpm", "absent");
 		return;
-	for (const char *s = raw; *s; s++)
-		if (!isspace((unsigned char)*s))
-			hex[len++] = (char)tolower((unsigned char)*s);
-	hex[len] = '\0';
-	report("pcr11-sha256", "%s", hex);
+	}
+	char ver[16];
+	if (read_file(TPM_DIR "/tpm_version_major", ver, sizeof(ver)) > 0) {
+		first_line(ver);
+		report("tpm", "%s", ver);
+	} else
+		report("tpm", "present");
+	for (size_t b = 0; b < sizeof(banks) / sizeof(banks[0]); b++) {
+		char path[64], key[32], raw[256], hex[256];
+		size_t len = 0;
+
+		snprintf(path, sizeof(path), TPM_DIR "/pcr-%s/11", banks[b]);
+		if (read_file(path, raw, sizeof(raw)) < 0)
+			continue;
+		for (const char *s = raw; *s && len < sizeof(hex) - 1; s++)
+			if (!isspace((unsigned char)*s))
+				hex[len++] = (char)tolower((unsigned char)*s);
+		hex[len] = '\0';
+		snprintf(key, sizeof(key), "pcr11-%s", banks[b]);
+		report(key, "%s", hex);
+	}
 }
 
 /* ---- A/B slots ------------------------------------------------------------------------ */

@@ -21,4 +21,6 @@ for arch in amd64 arm64; do
 	expect_eq "$arch: rootfs marker read from rootfs.sqsh" "$(report "$log" rootfs)" "$marker"
 	check "$arch: cmdline reported" sh -c "grep -q 'IMAGER-REPORT cmdline=.*imager.test=direct' '$log'"
 	expect_eq "$arch: efi=0 on a direct boot" "$(report "$log" efi)" 0
+	expect_eq "$arch: tpm=absent without a TPM, no PCR line" \
+		"$(report "$log" tpm)$(grep -c 'IMAGER-REPORT pcr11-' "$log")" absent0
 done

@@ -58,15 +58,23 @@ int im_pcr_section_index(const char *name);
  * -1 for any other digest. */
 int im_pcr_tpm_alg(const EVP_MD *bank);
 
-/* Predict PCR 11 in `bank` after the sections (any input order; measured in canonical order,
- * empty ones skipped like the stub does) and after each of the four phase paths:
- * phases[i] gets the value after im_pcr_phase_paths[i] (EVP_MD_get_size(bank) bytes).
- * Errors: IM_EXIT_INVALID for an unknown or repeated section name or an unsupported bank. */
 /* Whether systemd-stub 252 (Debian 12's stub) measures a section into PCR 11:
  * .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey (src/boot/efi/stub.c, v252). Later
  * stubs also measure .uname/.sbat; predicting those for this stub would never match. */
 int im_pcr_stub_measures(const char *name);
 
+/* PCR 11 in `bank` as systemd-stub leaves it: the sections measured from an all-zero PCR (any
+ * input order; measured in canonical order, empty ones skipped like the stub does), before
+ * any boot phase. This is what a booted initrd that runs no systemd-pcrphase reads (the
+ * reference init; checked on swtpm by tests/e2e/83-tpm-pcr11.sh). `out` gets
+ * EVP_MD_get_size(bank) bytes. Errors as im_pcr11_predict. */
+int im_pcr11_after_stub(const struct im_pcr_section *secs, size_t n, const EVP_MD *bank,
+			uint8_t out[EVP_MAX_MD_SIZE], struct im_error *err);
+
+/* Predict PCR 11 in `bank` after each of the four phase paths, on top of
+ * im_pcr11_after_stub: phases[i] gets the value after im_pcr_phase_paths[i]
+ * (EVP_MD_get_size(bank) bytes).
+ * Errors: IM_EXIT_INVALID for an unknown or repeated section name or an unsupported bank. */
 int im_pcr11_predict(const struct im_pcr_section *secs, size_t n, const EVP_MD *bank,
 		     uint8_t phases[IM_PCR_NPHASES][EVP_MAX_MD_SIZE], struct im_error *err);
 

@@ -138,6 +138,11 @@ static void test_chain_by_hand(void **state)
 			chain(bank(b), evs, 10 + (size_t)ph + 1, want);
 			assert_memory_equal(got[ph], want, EVP_MD_get_size(bank(b)));
 		}
+		/* as the stub leaves it: the sections only, no phase word */
+		uint8_t stub[EVP_MAX_MD_SIZE], want[EVP_MAX_MD_SIZE] = {0};
+		assert_int_equal(im_pcr11_after_stub(secs, 6, bank(b), stub, &err), 0);
+		chain(bank(b), evs, 10, want);
+		assert_memory_equal(stub, want, EVP_MD_get_size(bank(b)));
 	}
 }
 
@@ -318,6 +323,9 @@ static void test_errors(void **state)
 	struct im_error e3 = {0};
 	assert_int_equal(im_pcr11_predict(hallo, 2, EVP_md5(), ph, &e3), -1);
 	assert_int_equal(e3.code, IM_EXIT_INVALID);
+	struct im_error e5 = {0};
+	assert_int_equal(im_pcr11_after_stub(twice, 2, EVP_sha256(), ph[0], &e5), -1);
+	assert_non_null(strstr(e5.msg, "given twice"));
 	assert_int_equal(im_pcr_section_index(".pcrsig"), -1);
 	assert_int_equal(im_pcr_section_index(".linux"), 0);
 	assert_int_equal(im_pcr_section_index(".pcrpkey"), 9);
