@@ -228,11 +228,50 @@ static int check_single_doc(yaml_parser_t *ps, const char *origin, struct im_err
 	return rc;
 }
 
+/* Collections nested deeper than IM_YAML_MAX_DEPTH in the text itself, found from the event
+ * stream before libyaml builds a document: libyaml's scanner checks every open flow level
+ * for each token, so loading 100000 nested "[" takes half a minute (quadratic); the events
+ * stop at the first level too deep. Aliases are not expanded here (conv_node limits them). */
+static int check_depth(const char *text, size_t len, const char *origin, struct im_error *err)
+{
+	yaml_parser_t ps;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+	if (!yaml_parser_initialize(&ps))
+		return im_fail(err, IM_EXIT_INTERNAL, "%s: cannot start the YAML parser", origin);
+	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+	for (;;) {
+		if (!yaml_parser_parse(&ps, &ev)) {
+			rc = fail_parser(&ps, origin, err);
+			break;
+		}
+		yaml_event_type_t t = ev.type;
+		yaml_mark_t m = ev.start_mark;
+		yaml_event_delete(&ev);
+		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+			if (++depth > IM_YAML_MAX_DEPTH) {
+				rc = im_fail(err, IM_EXIT_INVALID,
+					     "%s:%zu:%zu: nesting too deep (more than %d levels)",
+					     origin, m.line + 1, m.column + 1, IM_YAML_MAX_DEPTH);
+				break;
+			}
+		} else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+			depth--;
+		} else if (t == YAML_STREAM_END_EVENT) {
+			break;
+		}
+	}
+	yaml_parser_delete(&ps);
+	return rc;
+}
+
 int im_yaml_parse(const char *text, size_t len, const char *origin, struct im_yaml_node **root,
 		  struct im_error *err)
 {
 	yaml_parser_t ps;
 	yaml_document_t doc;
+	if (check_depth(text, len, origin, err))
+		return -1;
 	if (!yaml_parser_initialize(&ps))
 		return im_fail(err, IM_EXIT_INTERNAL, "%s: cannot start the YAML parser", origin);
 	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);

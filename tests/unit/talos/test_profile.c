@@ -442,6 +442,11 @@ static void test_yaml_errors(void **state)
 	expect_load_error("a: 1\n---\nb: 2\n", IM_EXIT_INVALID,
 			  "t.yaml:3:1: only one YAML document expected", NULL);
 	expect_load_error("x: &a [*a]\n", IM_EXIT_INVALID, "t.yaml:", "recursive alias");
+	/* Deep flow nesting is refused from the events, before libyaml's quadratic load. */
+	static char deep[200010];
+	memcpy(deep, "x: ", 3);
+	memset(deep + 3, '[', 200000);
+	expect_load_error(deep, IM_EXIT_INVALID, "t.yaml:1:", "nesting too deep (more than 64");
 	/* Aliases are fine otherwise. */
 	struct im_error err = {0};
 	struct im_profile *p = NULL;
