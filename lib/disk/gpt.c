@@ -785,6 +785,46 @@ static int check_entries(const struct im_gpt_disk *d, const char *what, struct i
 	return 0;
 }
 
+static int by_start(const void *a, const void *b)
+{
+	const struct im_gpt_entry *x = *(const struct im_gpt_entry *const *)a;
+	const struct im_gpt_entry *y = *(const struct im_gpt_entry *const *)b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* UEFI 2.10 §5.3.3: partitions must not overlap (a verb writing one would write the other:
+ * an upgrade of slot B into the committed slot A). Sorted by start, each must begin at or
+ * after the furthest end so far. Called after check_entries (no end wraps). */
+static int check_overlap(const struct im_gpt_disk *d, const char *what, struct im_error *err)
+{
+	if (d->n < 2)
+		return 0;
+	const struct im_gpt_entry **v = malloc(d->n * sizeof(*v));
+	if (!v)
+		return im_fail(err, IM_EXIT_INTERNAL, "%s: out of memory", what);
+	for (size_t i = 0; i < d->n; i++)
+		v[i] = &d->parts[i];
+	qsort(v, d->n, sizeof(*v), by_start);
+	const struct im_gpt_entry *far = v[0];
+	int rc = 0;
+	for (size_t i = 1; i < d->n && !rc; i++) {
+		if (v[i]->start < far->start + far->size)
+			rc = im_fail(err, IM_EXIT_INVALID,
+				     "%s: GPT partitions %u (%s) and %u (%s) overlap (bytes "
+				     "%llu..%llu and %llu..%llu)",
+				     what, far->partno, far->name[0] ? far->name : "no name",
+				     v[i]->partno, v[i]->name[0] ? v[i]->name : "no name",
+				     (unsigned long long)far->start,
+				     (unsigned long long)(far->start + far->size),
+				     (unsigned long long)v[i]->start,
+				     (unsigned long long)(v[i]->start + v[i]->size));
+		else if (v[i]->start + v[i]->size > far->start + far->size)
+			far = v[i];
+	}
+	free(v);
+	return rc;
+}
+
 int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_disk *out,
 		struct im_error *err)
 {
@@ -825,7 +865,8 @@ int im_gpt_read(int fd, const char *what, uint32_t sector_size, struct im_gpt_di
 	else
 		rc = collect(cxt, what, out, err);
 	fdisk_unref_context(cxt);
-	if (rc == 0 && (rc = check_entries(out, what, err)) == 0)
+	if (rc == 0 && (rc = check_entries(out, what, err)) == 0 &&
+	    (rc = check_overlap(out, what, err)) == 0)
 		out->primary_bad = !im_gpt_primary_ok(fd, out->sector_size);
 	else if (rc)
 		im_gpt_disk_free(out);
