@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "imager/install/install.h"
 #include "imager/talos/cmdline.h"
 
 /* ---- defaults and validation ------------------------------------------------------ */
@@ -82,6 +83,16 @@ static int finalize_image(struct im_profile *p, struct im_error *err)
 			       "%s: output.imageOptions.diskSize %llu is not a multiple of the "
 			       "sector size %u",
 			       o, (unsigned long long)io->disk_size, io->sector_size);
+	/* The image is diskSize plus the two boot slots (GRUB layouts, DESIGN §7), written
+	 * as a file: the sum must neither wrap nor exceed off_t. */
+	if (io->disk_size > (uint64_t)INT64_MAX - 2 * IM_INSTALL_BOOT_SIZE)
+		return im_fail(err, IM_EXIT_INVALID,
+			       "%s: output.imageOptions.diskSize %llu is too large (at most %llu: "
+			       "the image adds two %llu-byte boot slots and must stay under 2^63 "
+			       "bytes)",
+			       o, (unsigned long long)io->disk_size,
+			       (unsigned long long)(INT64_MAX - 2 * IM_INSTALL_BOOT_SIZE),
+			       (unsigned long long)IM_INSTALL_BOOT_SIZE);
 	return pick_bootloader(p, &io->bootloader, "output.imageOptions.bootloader", err);
 }
 
