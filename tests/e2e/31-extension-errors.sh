@@ -37,25 +37,8 @@ head -c $(( $(stat -c %s "$T/good.tar.gz") / 2 )) "$T/good.tar.gz" >"$T/trunc.ta
 expect_fail "truncated extension tar" 2 "trunc.tar.gz" "$T/o5/*" build "$T/o5" "$T/trunc.tar.gz"
 
 # An OCI image layout (one gzip'd layer) built by hand, then one with a wrong blob.
-oci() { # DIR LAYER.tar.gz
-	local dir=$1 layer=$2 ld cfg md
-	mkdir -p "$dir/blobs/sha256"
-	ld=$(sha256sum <"$layer" | cut -d' ' -f1)
-	cp "$layer" "$dir/blobs/sha256/$ld"
-	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$dir/cfg"
-	cfg=$(sha256sum <"$dir/cfg" | cut -d' ' -f1)
-	mv "$dir/cfg" "$dir/blobs/sha256/$cfg"
-	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
-		"$cfg" "$(stat -c %s "$dir/blobs/sha256/$cfg")" "$ld" "$(stat -c %s "$layer")" >"$dir/m"
-	md=$(sha256sum <"$dir/m" | cut -d' ' -f1)
-	mv "$dir/m" "$dir/blobs/sha256/$md"
-	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d}]}' \
-		"$md" "$(stat -c %s "$dir/blobs/sha256/$md")" >"$dir/index.json"
-	printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
-	echo "$ld"
-}
-oci "$T/oci-good" "$T/good.tar.gz" >/dev/null
+oci_layout "$T/oci-good" "$T/good.tar.gz" >/dev/null
 check "a good OCI layout is accepted" build "$T/o6" "$T/oci-good"
-ld=$(oci "$T/oci-bad" "$T/good.tar.gz")
+ld=$(oci_layout "$T/oci-bad" "$T/good.tar.gz")
 printf 'X' | dd of="$T/oci-bad/blobs/sha256/$ld" bs=1 seek=100 conv=notrunc status=none
 expect_fail "OCI blob digest mismatch" 2 "oci-bad.*(digest|sha256)" "$T/o7/*" build "$T/o7" "$T/oci-bad"

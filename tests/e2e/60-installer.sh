@@ -109,8 +109,8 @@ ab() {
 		"slot B: committed Talos v1.1.0"
 }
 
-ab bios grub
-ab uefi sd-boot
+# the two chains are independent: one QEMU each, side by side
+in_parallel "ab bios grub" "ab uefi sd-boot"
 
 # arm64 (AAVMF, sd-boot): the arm64 installer in the initramfs commits the trial slot too.
 ab_arm64() {
@@ -133,19 +133,21 @@ ab_arm64() {
 	check "arm64: status says B committed (by the booted B)" status_has "$img" \
 		"slot B: committed Talos v1.1.0"
 }
-ab_arm64
 
 # A commit that cannot happen (no disk with a META partition) is reported, with the
 # installer's message, and the init still reports done (arm64 direct boot: the fastest).
-if boot_direct arm64 "$T/nodisk.log" "$INSTALL/arm64/vmlinuz" "$INSTALL/arm64/initramfs.xz" \
-	"imager.slot=B imager.commit=1"; then
-	expect_eq "commit without a META disk: commit=failed" "$(report "$T/nodisk.log" commit)" failed
-	expect_eq "commit without a META disk: the installer's message" \
-		"$(report "$T/nodisk.log" commit-error)" \
-		"installer: no --disk given and no disk with a META partition found"
-else
-	not_ok "commit without a META disk: the init reports done" "$(log_tail "$T/nodisk.log")"
-fi
+no_disk_commit() {
+	if boot_direct arm64 "$T/nodisk.log" "$INSTALL/arm64/vmlinuz" "$INSTALL/arm64/initramfs.xz" \
+		"imager.slot=B imager.commit=1"; then
+		expect_eq "commit without a META disk: commit=failed" "$(report "$T/nodisk.log" commit)" failed
+		expect_eq "commit without a META disk: the installer's message" \
+			"$(report "$T/nodisk.log" commit-error)" \
+			"installer: no --disk given and no disk with a META partition found"
+	else
+		not_ok "commit without a META disk: the init reports done" "$(log_tail "$T/nodisk.log")"
+	fi
+}
+in_parallel ab_arm64 no_disk_commit
 
 # Power loss (acceptance 4, the QEMU part; the structure check of every write point is in
 # tests/unit/test_install.c): an upgrade cut at a write still boots the committed slot A.
@@ -153,10 +155,10 @@ power_loss() {
 	local at=$1 mode=$2 img=$T/cut-$1.img
 	cp --sparse=always "$T/base.img" "$img"
 	IMAGER_INSTALL_FAULT=$at "$INSTALLER" upgrade --disk "$img" --assets "$T/B" \
-		>"$T/cut.out" 2>&1
+		>"$T/cut-$at.out" 2>&1
 	local rc=$?
-	if [ $rc -ne 6 ] || ! grep -q "simulated power loss" "$T/cut.out"; then
-		not_ok "upgrade cut at write $at" "exit $rc: $(cat "$T/cut.out")"
+	if [ $rc -ne 6 ] || ! grep -q "simulated power loss" "$T/cut-$at.out"; then
+		not_ok "upgrade cut at write $at" "exit $rc: $(cat "$T/cut-$at.out")"
 		return
 	fi
 	expect_boot "upgrade cut at write $at: slot A still boots ($mode)" "$mode" \
@@ -167,8 +169,7 @@ if "$INSTALLER" install --disk "$T/base.img" --image-mode --bootloader dual-boot
 	--assets "$T/A" >/dev/null 2>&1 &&
 	"$INSTALLER" upgrade --disk "$T/base.img" --assets "$T/C" >/dev/null 2>&1 &&
 	"$INSTALLER" commit --disk "$T/base.img" --slot A >/dev/null 2>&1; then
-	power_loss 4 uefi
-	power_loss 12 uefi
+	in_parallel "power_loss 4 uefi" "power_loss 12 uefi"
 	power_loss 21 bios
 else
 	not_ok "dual-boot install for the power-loss boots"

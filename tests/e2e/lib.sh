@@ -27,12 +27,12 @@ skip() { echo "ok - $1 # SKIP $2"; }
 
 # check DESC CMD...: ok when CMD succeeds; otherwise show its output.
 check() {
-	local desc=$1
+	local desc=$1 o=$T/check.$BASHPID.out # per process: in_parallel runs checks side by side
 	shift
-	if "$@" >"$T/check.out" 2>&1; then
+	if "$@" >"$o" 2>&1; then
 		ok "$desc"
 	else
-		not_ok "$desc" "command: $*" "$(head -c 2000 "$T/check.out")"
+		not_ok "$desc" "command: $*" "$(head -c 2000 "$o")"
 	fi
 }
 
@@ -44,15 +44,15 @@ expect_eq() {
 # expect_fail DESC WANT_CODE WANT_MSG_REGEX NO_OUTPUT_PATH CMD...: a failing command must
 # exit with WANT_CODE, print one stderr line matching the regex, and leave no output.
 expect_fail() {
-	local desc=$1 code=$2 re=$3 path=$4 rc lines
+	local desc=$1 code=$2 re=$3 path=$4 rc lines f=$T/fail.$BASHPID
 	shift 4
-	"$@" >"$T/fail.out" 2>"$T/fail.err"
+	"$@" >"$f.out" 2>"$f.err"
 	rc=$?
-	lines=$(grep -c . "$T/fail.err")
+	lines=$(grep -c . "$f.err")
 	if [ $rc -ne "$code" ]; then
-		not_ok "$desc" "exit $rc, want $code" "stderr: $(head -c 500 "$T/fail.err")"
-	elif [ "$lines" -ne 1 ] || ! grep -Eq -- "$re" "$T/fail.err"; then
-		not_ok "$desc" "want one stderr line matching: $re" "stderr: $(head -c 500 "$T/fail.err")"
+		not_ok "$desc" "exit $rc, want $code" "stderr: $(head -c 500 "$f.err")"
+	elif [ "$lines" -ne 1 ] || ! grep -Eq -- "$re" "$f.err"; then
+		not_ok "$desc" "want one stderr line matching: $re" "stderr: $(head -c 500 "$f.err")"
 	elif [ -n "$path" ] && (shopt -s dotglob; compgen -G "$path" >/dev/null); then
 		not_ok "$desc" "output left behind: $(shopt -s dotglob; compgen -G "$path" | head -3 | tr '\n' ' ')"
 	else
@@ -71,6 +71,43 @@ payload_assets() {
 	done
 	echo "$3" >"$1/version"
 	echo "$4" >"$1/cmdline"
+}
+
+# in_parallel "CMD1" "CMD2"...: run independent test sequences (each typically boots QEMU
+# once at a time) side by side, two QEMUs on two cores; their TAP lines are printed in
+# the order given, as if they had run one after the other.
+in_parallel() {
+	local i=0 c pids=() base=$T/par.$BASHPID
+	for c in "$@"; do
+		(eval "$c") >"$base.$i.tap" 2>&1 &
+		pids+=($!)
+		i=$((i + 1))
+	done
+	for ((i = 0; i < ${#pids[@]}; i++)); do
+		wait "${pids[$i]}"
+		cat "$base.$i.tap"
+		rm -f "$base.$i.tap"
+	done
+}
+
+# oci_layout DIR LAYER.tar.gz: an OCI image layout by hand (index -> manifest -> config +
+# one gzip'd layer); prints the layer's digest (hex).
+oci_layout() {
+	local dir=$1 layer=$2 ld cfg md
+	mkdir -p "$dir/blobs/sha256"
+	ld=$(sha256sum <"$layer" | cut -d' ' -f1)
+	cp "$layer" "$dir/blobs/sha256/$ld"
+	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$dir/cfg"
+	cfg=$(sha256sum <"$dir/cfg" | cut -d' ' -f1)
+	mv "$dir/cfg" "$dir/blobs/sha256/$cfg"
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+		"$cfg" "$(stat -c %s "$dir/blobs/sha256/$cfg")" "$ld" "$(stat -c %s "$layer")" >"$dir/m"
+	md=$(sha256sum <"$dir/m" | cut -d' ' -f1)
+	mv "$dir/m" "$dir/blobs/sha256/$md"
+	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d}]}' \
+		"$md" "$(stat -c %s "$dir/blobs/sha256/$md")" >"$dir/index.json"
+	printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+	echo "$ld"
 }
 
 # --- QEMU ------------------------------------------------------------------------------
