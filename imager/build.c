@@ -106,11 +106,19 @@ static int meta_flag(struct im_profile *p, const char *arg, struct im_error *err
 	FILE *m = open_memstream(&buf, &len);
 	fprintf(m, "%.*s", (int)(eq + 1 - arg), arg);
 	int c;
-	while ((c = fgetc(f)) != EOF)
+	long nul = -1;
+	for (long at = 0; (c = fgetc(f)) != EOF; at++) {
+		if (c == 0 && nul < 0)
+			nul = at;
 		fputc(c, m);
+	}
 	fclose(f);
 	fclose(m);
-	int rc = im_profile_set(p, "customization.metaContents", buf, err);
+	/* META values are text (Talos ADV strings): a NUL would cut the value there silently */
+	int rc = nul >= 0 ? im_fail(err, IM_EXIT_INVALID,
+				    "--meta %s: a NUL byte at offset %ld (expected a text value)",
+				    arg, nul)
+			  : im_profile_set(p, "customization.metaContents", buf, err);
 	free(buf);
 	return rc;
 }

@@ -93,6 +93,29 @@ static int meta_on_cmdline(enum im_prof_kind k)
 	       k == IM_PROF_KIND_INITRAMFS || k == IM_PROF_KIND_CMDLINE;
 }
 
+/* Linux copies at most COMMAND_LINE_SIZE bytes, the NUL included (2048 on x86 and arm64:
+ * arch/x86/include/asm/setup.h, arch/arm64/include/uapi/asm/setup.h), and cuts a longer
+ * line silently at boot: refuse to build one rather than lose its end (META values on the
+ * line are its usual cause). */
+#define KERNEL_CMDLINE_MAX 2047
+
+static int check_cmdline_length(const struct im_plan *pl, const char *meta, struct im_error *err)
+{
+	size_t len = strlen(pl->cmdline);
+	if (len <= KERNEL_CMDLINE_MAX)
+		return 0;
+	if (meta)
+		return im_fail(err, IM_EXIT_INVALID,
+			       "kernel command line of %zu bytes, META values taking %zu of them: "
+			       "Linux keeps at most %d (COMMAND_LINE_SIZE); write META to a disk "
+			       "image instead",
+			       len, strlen(meta), KERNEL_CMDLINE_MAX);
+	return im_fail(
+	    err, IM_EXIT_INVALID,
+	    "kernel command line of %zu bytes: Linux keeps at most %d (COMMAND_LINE_SIZE)", len,
+	    KERNEL_CMDLINE_MAX);
+}
+
 static int build_cmdline(struct im_plan *pl, struct im_error *err)
 {
 	const struct im_profile *p = pl->p;
@@ -111,7 +134,9 @@ static int build_cmdline(struct im_plan *pl, struct im_error *err)
 		return -1;
 	pl->cmdline = im_cmdline_render(cl);
 	im_cmdline_free(cl);
-	return pl->cmdline ? 0 : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (!pl->cmdline)
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	return check_cmdline_length(pl, cp.meta_base64, err);
 }
 
 static int make_out_dir(const char *d, struct im_error *err)
