@@ -323,9 +323,9 @@ static void test_errors(void **state)
 	struct im_error e3 = {0};
 	assert_int_equal(im_pcr11_predict(hallo, 2, EVP_md5(), ph, &e3), -1);
 	assert_int_equal(e3.code, IM_EXIT_INVALID);
-	struct im_error e5 = {0};
-	assert_int_equal(im_pcr11_after_stub(twice, 2, EVP_sha256(), ph[0], &e5), -1);
-	assert_non_null(strstr(e5.msg, "given twice"));
+	struct im_error e6 = {0};
+	assert_int_equal(im_pcr11_after_stub(twice, 2, EVP_sha256(), ph[0], &e6), -1);
+	assert_non_null(strstr(e6.msg, "given twice"));
 	assert_int_equal(im_pcr_section_index(".pcrsig"), -1);
 	assert_int_equal(im_pcr_section_index(".linux"), 0);
 	assert_int_equal(im_pcr_section_index(".pcrpkey"), 9);
