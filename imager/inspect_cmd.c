@@ -1,6 +1,8 @@
 /* `imager inspect FILE [--json]`: what a UKI / EFI binary holds — sections (name, VA,
  * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. The kind is told
- * from the file's bytes; kinds recognised but not inspected yet (issue 14) exit 3. */
+ * from the file's bytes: disk images and ISOs go to inspect_disk.c / inspect_iso.c;
+ * kinds recognised but not inspected yet (issue 14) exit 3. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
 #include <openssl/pkcs7.h>
@@ -8,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "inspect.h"
 #include "json.h"
 #include "imager/efi/authenticode.h"
 #include "imager/efi/pcr.h"
@@ -130,11 +134,13 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 		fputs("\n  }", f);
 }
 
-/* The kind of a file from its magic bytes, or NULL (then it must be a PE image). */
-static const char *other_kind(FILE *f)
+/* The kind of a file from its first bytes (fd at any position), or NULL (then it must be a
+ * PE image). */
+static const char *other_kind(int fd)
 {
 	static uint8_t b[0x8006];
-	size_t n = fread(b, 1, sizeof b, f);
+	ssize_t got = pread(fd, b, sizeof b, 0);
+	size_t n = got > 0 ? (size_t)got : 0;
 	static const struct {
 		size_t off;
 		const char *magic;
@@ -162,6 +168,42 @@ static const char *other_kind(FILE *f)
 	return NULL;
 }
 
+/* A kind other than PE: disk images (compressed ones through a sparse temporary file) and
+ * ISOs are inspected; the others exit 3. */
+static int inspect_other(const char *path, int fd, const char *kind, int json)
+{
+	struct im_error err = {0};
+	int tmp = -1;
+	if (strstr(kind, "-compressed")) {
+		if ((tmp = imager_inspect_decompress(path, &err)) < 0)
+			return imager_report(&err);
+		const char *inner = other_kind(tmp);
+		if (!inner || strcmp(inner, "GPT disk image")) {
+			close(tmp);
+			im_fail(&err, IM_EXIT_UNSUPPORTED,
+				"inspect: %s: a %s holding %s; only disk images are inspected "
+				"inside compressed files",
+				path, kind, inner ? inner : "no known kind");
+			return imager_report(&err);
+		}
+		fd = tmp;
+		kind = inner;
+	}
+	int rc;
+	if (!strcmp(kind, "GPT disk image"))
+		rc = imager_inspect_disk(path, fd, json, &err);
+	else if (!strcmp(kind, "ISO 9660 image"))
+		rc = imager_inspect_iso(path, fd, json, &err);
+	else
+		rc = im_fail(&err, IM_EXIT_UNSUPPORTED,
+			     "inspect: %s: a %s; inspected are UKI / EFI binaries, raw or "
+			     "compressed (.zst, .xz, .gz) disk images and ISOs",
+			     path, kind);
+	if (tmp >= 0)
+		close(tmp);
+	return rc < 0 ? imager_report(&err) : 0;
+}
+
 int imager_cmd_inspect(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -172,11 +214,18 @@ int imager_cmd_inspect(int argc, char **argv)
 		if (c == 'j')
 			json = 1;
 		else if (c == 'h') {
-			puts(
-			    "usage: imager inspect [--json] FILE.efi\n"
-			    "  UKI / EFI binary: sections, .osrel, .cmdline, .uname, signer,\n"
-			    "  predicted PCR 11. Other kinds (ISO, disk image, bundle, initramfs,\n"
-			    "  extension) are recognised by their bytes and exit 3 (not yet).");
+			puts("usage: imager inspect [--json] FILE\n"
+			     "  UKI / EFI binary: sections, .osrel, .cmdline, .uname, signer,\n"
+			     "    predicted PCR 11.\n"
+			     "  disk image (raw, .zst, .xz, .gz): partitions, bootloader, A/B "
+			     "slots\n"
+			     "    (state, version, UKI, command line), META values.\n"
+			     "  ISO: volume id, El Torito entries, partitions, files, bootloader,\n"
+			     "    command line, META values.\n"
+			     "  Other kinds (qcow2, VHD, OVA, installer bundle, initramfs, "
+			     "extension)\n"
+			     "  are recognised by their bytes and exit 3 (not yet).\n"
+			     "  --json: the same as one JSON object (doc/inspect-json.md).");
 			return 0;
 		} else
 			return imager_bad_flag("inspect", argv);
@@ -191,15 +240,15 @@ int imager_cmd_inspect(int argc, char **argv)
 	uint8_t *buf;
 	size_t len;
 	struct im_pe pe = {0};
-	FILE *f = fopen(path, "rb");
-	const char *kind = f ? other_kind(f) : NULL;
-	if (f)
-		fclose(f);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *kind = fd >= 0 ? other_kind(fd) : NULL;
 	if (kind) {
-		im_fail(&err, IM_EXIT_UNSUPPORTED,
-			"inspect: %s: a %s; only UKI / EFI binaries are inspected yet", path, kind);
-		return imager_report(&err);
+		int rc = inspect_other(path, fd, kind, json);
+		close(fd);
+		return rc;
 	}
+	if (fd >= 0)
+		close(fd);
 	if (im_read_file(path, "file to inspect", &buf, &len, &err) < 0)
 		return imager_report(&err);
 	if (im_pe_parse(buf, len, path, &pe, &err) < 0) {

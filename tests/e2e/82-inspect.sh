@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# imager inspect (issue 14, first step): the kind is told from the file's bytes; a UKI is
-# inspected, every other kind the imager writes is recognised and refused with exit 3
-# ("not inspected yet") in one line, and a file of no known kind is invalid input (2).
+# imager inspect (issue 14): the kind is told from the file's bytes. A UKI, a disk image
+# (raw, .zst, .xz, .gz) and an ISO are inspected: --json round-trips what the build put in
+# (partitions as sfdisk reads them, slots, command line, META values) and the human form
+# of the disk image and the ISO fits 80 columns. Other kinds the imager writes are
+# recognised and refused with exit 3 ("not inspected yet") in one line; a file of no
+# known kind is invalid input (2).
 . "$(dirname "$0")/lib.sh"
 
 o="$T/out"
@@ -29,14 +32,83 @@ case $raw in
 *.xz) xz -dc "$raw" >"$T/disk.bin" ;;
 *) cp "$raw" "$T/disk.bin" ;;
 esac
-expect_fail "a GPT disk image: recognised, not yet" 3 "disk\.bin: a GPT disk image; only UKI" "" "$IMAGER" inspect "$T/disk.bin"
-head -c 65536 "$T/disk.bin" >"$T/part.img"
+# --- the disk image: raw and every compression ---------------------------------------
+# json_check FILE.json PY-EXPR...: each Python expression over d (the document) is true
+json_check() {
+	local f=$1
+	shift
+	python3 - "$f" "$@" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for e in sys.argv[2:]:
+    if not eval(e):
+        print("false:", e)
+        sys.exit(1)
+PY
+}
+cols80() { awk 'length > 80 { print FILENAME ":" FNR ": " length " columns"; bad = 1 } END { exit bad }' "$1"; }
+"$IMAGER" inspect --json "$T/disk.bin" >"$T/disk.json" 2>"$T/err"
+check "a raw disk image is inspected (--json parses)" json_check "$T/disk.json" 'd["kind"] == "disk"'
+sfdisk -J "$T/disk.bin" >"$T/sfdisk.json"
+check "partitions: names, starts and sizes as sfdisk reads them" python3 -c '
+import json, sys
+ours = json.load(open(sys.argv[1]))["partitions"]
+theirs = json.load(open(sys.argv[2]))["partitiontable"]["partitions"]
+got = [(p["name"], p["start"], p["size"], p["guid"], p["type"]) for p in ours]
+want = [(p["name"], p["start"] * 512, p["size"] * 512, p["uuid"], p["type"]) for p in theirs]
+sys.exit(got != want)' "$T/disk.json" "$T/sfdisk.json"
+check "slots: A committed with the build's version and command line, B empty" json_check "$T/disk.json" \
+	'd["bootloader"] == "dual-boot" and d["committed"] == "A" and d["trial"] is None' \
+	'd["slots"][0]["state"] == "committed" and d["slots"][0]["version"] == "v1.0.0"' \
+	'"console=ttyS0" in d["slots"][0]["cmdline"].split() and d["slots"][1]["state"] == "empty"'
+check "META: the value given with --meta" json_check "$T/disk.json" \
+	'd["meta"] == [{"key": "0x0a", "value": "disk-meta"}]'
+"$IMAGER" inspect "$T/disk.bin" >"$T/disk.txt" 2>&1
+check "the disk image's human form fits 80 columns" cols80 "$T/disk.txt"
+check "the human form names the slot, version and META value" sh -c \
+	"grep -qx 'slot A: committed Talos v1.0.0' '$T/disk.txt' && grep -qx '  0x0a: disk-meta' '$T/disk.txt'"
+printf 'baseProfileName: metal\noutput:\n  outFormat: %s\n' .xz >"$T/xz.yaml"
+printf 'baseProfileName: metal\noutput:\n  outFormat: %s\n' .gz >"$T/gz.yaml"
+for c in "$raw" xz gz; do
+	f=$c
+	if [ "$c" != "$raw" ]; then
+		"$IMAGER" "$T/$c.yaml" -o "$T/$c" -q --no-build-record --meta 0xa=disk-meta \
+			--extra-kernel-arg console=ttyS0 2>"$T/err"
+		f=$(ls "$T/$c"/metal-amd64.raw.* | head -1)
+	fi
+	"$IMAGER" inspect --json "$f" 2>"$T/err" | sed 1,2d >"$T/c.json"
+	check "$(basename "$f"): inspected as the raw image is" cmp "$T/c.json" <(sed 1,2d "$T/disk.json")
+done
+
+# --- the ISO ---------------------------------------------------------------------------
+"$IMAGER" iso -o "$T/iso" -q --meta 0xa=iso-meta --extra-kernel-arg imager.test=inspect 2>"$T/err"
+iso=$T/iso/metal-amd64.iso
+"$IMAGER" inspect --json "$iso" >"$T/iso.json" 2>"$T/err"
+check "an ISO is inspected (--json parses)" json_check "$T/iso.json" 'd["kind"] == "iso"'
+check "ISO: volume id and El Torito entries as xorriso reads them" sh -c "
+	xorriso -indev '$iso' -report_el_torito plain 2>/dev/null >'$T/xo.txt'
+	vol=\$(xorriso -indev '$iso' -pvd_info 2>/dev/null | sed -n 's/^Volume Id *: //p')
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d[\"volumeId\"] != sys.argv[2] or [e[\"platform\"] for e in d[\"elTorito\"]] != [\"bios\", \"efi\"])' '$T/iso.json' \"\$vol\" &&
+	grep -q 'El Torito boot img :   1  BIOS' '$T/xo.txt' && grep -q 'El Torito boot img :   2  UEFI' '$T/xo.txt'"
+check "ISO: the kernel and initramfs files with their sizes" json_check "$T/iso.json" \
+	"{f['path']: f['size'] for f in d['files']}['/boot/vmlinuz'] == $(stat -c %s "$INSTALL/amd64/vmlinuz")" \
+	"{f['path']: f['size'] for f in d['files']}['/boot/initramfs.xz'] == $(stat -c %s "$INSTALL/amd64/initramfs.xz")"
+check "ISO: GRUB, the command line with the extra argument, the META value" json_check "$T/iso.json" \
+	'd["bootloader"] == "grub" and "imager.test=inspect" in d["cmdline"].split()' \
+	'd["meta"] == [{"key": "0x0a", "value": "iso-meta"}]'
+"$IMAGER" inspect "$iso" >"$T/iso.txt" 2>&1
+check "the ISO's human form fits 80 columns" cols80 "$T/iso.txt"
+
+# compressed files holding something else than a disk image: recognised, not inspected
+printf 'not a disk image\n' >"$T/part.img"
 zstd -q -c "$T/part.img" >"$T/z.img"
 xz -c "$T/part.img" >"$T/x.img"
 gzip -c "$T/part.img" >"$T/g.img"
-expect_fail "zstd: recognised, not yet" 3 "z\.img: a zstd-compressed file" "" "$IMAGER" inspect "$T/z.img"
-expect_fail "xz: recognised, not yet" 3 "x\.img: a xz-compressed file" "" "$IMAGER" inspect "$T/x.img"
-expect_fail "gzip: recognised, not yet" 3 "g\.img: a gzip-compressed file" "" "$IMAGER" inspect "$T/g.img"
+expect_fail "zstd of no known kind: exit 3" 3 "z\.img: a zstd-compressed file holding no known kind" "" "$IMAGER" inspect "$T/z.img"
+expect_fail "xz of no known kind: exit 3" 3 "x\.img: a xz-compressed file holding no known kind" "" "$IMAGER" inspect "$T/x.img"
+expect_fail "gzip of no known kind: exit 3" 3 "g\.img: a gzip-compressed file holding no known kind" "" "$IMAGER" inspect "$T/g.img"
+{ head -c 1000 /dev/zero; printf 'x'; } | zstd -q -c | head -c 20 >"$T/zt.img"
+expect_fail "a truncated .zst: invalid input" 2 "zt\.img: " "" "$IMAGER" inspect "$T/zt.img"
 qemu-img create -q -f qcow2 "$T/q.img" 1M
 expect_fail "qcow2: recognised, not yet" 3 "q\.img: a qcow2 disk image" "" "$IMAGER" inspect "$T/q.img"
 xz -dc "$INSTALL/amd64/initramfs.xz" | head -c 4096 >"$T/cpio.img"
