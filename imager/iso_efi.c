@@ -98,7 +98,7 @@ int im_esp_add_auth(struct im_plan *pl, struct im_tree *efi, struct im_error *er
 	struct im_blob out[3] = {0};
 	int64_t epoch;
 	int rc = -1;
-	if (im_source_date_epoch(&epoch, err) == 0 && im_load_key_pem(pl->sb_key, &key, err) == 0 &&
+	if (im_source_date_epoch(&epoch, err) == 0 && im_plan_signing_key(pl, 0, &key, err) == 0 &&
 	    im_load_cert_pem(pl->sb_cert, &cert, err) == 0 &&
 	    im_keys_enrollment(key, cert, key, cert, cert, epoch, out, err) == 0) {
 		rc = 0;

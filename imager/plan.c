@@ -9,6 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
+#include "imager/efi/authenticode.h"
+#include "imager/efi/sigpool.h"
 #include "imager/fs/oci_bundle.h"
 #include "imager/talos/cmdline.h"
 #include "imager/util/epoch.h"
@@ -171,6 +175,10 @@ static int key_path(const char *given, const char *dir, const char *name, const 
 static int resolve_keys(struct im_plan *pl, const char *dir, struct im_error *err)
 {
 	const struct im_prof_secureboot *sb = &pl->p->input.secureboot;
+	if (pl->keyless) {
+		pl->sb_cert = strdup(pl->keyless->cert_path);
+		return pl->sb_cert ? 0 : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	}
 	return key_path(sb->key_path, dir, "uki-signing-key.pem", "UKI signing key", &pl->sb_key,
 			err) < 0 ||
 		       key_path(sb->cert_path, dir, "uki-signing-cert.pem",
@@ -310,8 +318,10 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		 const char *keys_dir, const char *out_dir, int strict_kernel, struct im_error *err)
 {
 	struct im_record *rec = pl->rec; /* the caller's, kept */
+	const struct im_keyless *keyless = pl->keyless;
 	memset(pl, 0, sizeof(*pl));
 	pl->rec = rec;
+	pl->keyless = keyless;
 	pl->p = p;
 	pl->arch = im_prof_arch_name(p->arch);
 	pl->keys_dir = keys_dir;
@@ -326,7 +336,7 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		return -1;
 	if (p->secureboot && pl->rec)
 		pl->rec->keys = keys_dir;
-	if (p->secureboot)
+	if (p->secureboot && !pl->keyless)
 		im_record_secureboot(pl->rec, pl->sb_cert, pl->pcr_key);
 	if (p->input.base_installer.path) {
 		if (unpack_base(pl, p->input.base_installer.path, err) < 0)
@@ -342,6 +352,21 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		return -1;
 	im_record_manifest(pl->rec, pl->arch);
 	return make_out_dir(out_dir, err) < 0 ? -1 : apply_extensions(pl, err);
+}
+
+int im_plan_signing_key(const struct im_plan *pl, int pcr, EVP_PKEY **key, struct im_error *err)
+{
+	if (!pl->keyless)
+		return im_load_key_pem(pcr ? pl->pcr_key : pl->sb_key, key, err);
+	if (!pcr) {
+		X509 *cert = NULL;
+		if (im_load_cert_pem(pl->sb_cert, &cert, err) < 0)
+			return -1;
+		int rc = im_sigpool_signer(pl->keyless->pool, X509_get0_pubkey(cert), key, err);
+		X509_free(cert);
+		return rc;
+	}
+	return im_sigpool_signer(pl->keyless->pool, pl->keyless->pcr_pub, key, err);
 }
 
 void im_plan_free(struct im_plan *pl)

@@ -3,11 +3,22 @@
 #ifndef IMAGER_PLAN_H
 #define IMAGER_PLAN_H
 
+#include <openssl/evp.h>
+
 #include "imager/util/error.h"
 #include "imager/disk/meta.h"
 #include "imager/talos/overlay.h"
 #include "imager/talos/profile.h"
 #include "record.h"
+
+struct im_sigpool;
+
+struct im_keyless {
+	struct im_sigpool *pool;
+	const char *cert_path; /* the UKI signing certificate (PEM) */
+	char *keys_dir;	       /* the public files the build used (.auth), for the rebuild */
+	EVP_PKEY *pcr_pub;     /* the PCR policy public key */
+};
 
 struct im_plan {
 	const struct im_profile *p;
@@ -23,7 +34,10 @@ struct im_plan {
 	char *cmdline;	       /* the rendered kernel command line */
 	/* Secure Boot signing material (profile input.secureboot or --secureboot-keys DIR). */
 	char *sb_key, *sb_cert, *pcr_key;
-	const char *keys_dir;	    /* --secureboot-keys, may be NULL */
+	const char *keys_dir; /* --secureboot-keys, may be NULL */
+	/* Keyless verification (verify_cmd.c; set before im_plan_init, which keeps it): no
+	 * private key, signatures come from the artifact's pool (sigpool.h). */
+	const struct im_keyless *keyless;
 	struct im_overlay *overlay; /* the board overlay (options set, checked), or NULL */
 	/* --base-installer-image: the bundle unpacked into base_stage; its /usr/install/<arch>
 	 * is the inputs folder, the rest (installer, loader, libraries) installer_root. */
@@ -42,6 +56,11 @@ int im_plan_init(struct im_plan *pl, const struct im_profile *p, const char *inp
 		 const char *keys_dir, const char *out_dir, int strict_kernel,
 		 struct im_error *err);
 void im_plan_free(struct im_plan *pl);
+
+/* The key that signs UKIs, systemd-boot and enrollment files (`pcr` 0) or PCR policies
+ * (`pcr` 1): the private key from its PEM file, or in keyless verification a pool signer
+ * (sigpool.h). Free with EVP_PKEY_free. */
+int im_plan_signing_key(const struct im_plan *pl, int pcr, EVP_PKEY **key, struct im_error *err);
 
 /* The inputs folder for `arch` (DESIGN §3); `flag` is --inputs (may be NULL). *dir is
  * malloc'd. */

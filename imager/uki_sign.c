@@ -36,7 +36,7 @@ static int sign_buffer(const struct im_plan *pl, const uint8_t *buf, size_t len,
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	int rc = -1;
-	if (im_load_key_pem(pl->sb_key, &key, err) == 0 &&
+	if (im_plan_signing_key(pl, 0, &key, err) == 0 &&
 	    im_load_cert_pem(pl->sb_cert, &cert, err) == 0)
 		rc = im_authenticode_sign(buf, len, what, key, cert, NULL, out, out_len, err);
 	EVP_PKEY_free(key);
@@ -52,7 +52,7 @@ int im_uki_sign(const struct im_plan *pl, struct im_pe *pe, uint8_t **out, size_
 	uint8_t *img = NULL;
 	size_t img_len = 0;
 	int rc = -1;
-	if (im_load_key_pem(pl->pcr_key, &pcr_key, err) < 0 ||
+	if (im_plan_signing_key(pl, 1, &pcr_key, err) < 0 ||
 	    add_pcr_sections(pe, pcr_key, &pem, &json, err) < 0 ||
 	    im_pe_build(pe, &img, &img_len, err) < 0)
 		goto out;

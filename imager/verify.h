@@ -19,4 +19,19 @@
 int im_verify_compare(const char *artifact, const char *rebuilt, FILE *report,
 		      struct im_error *err);
 
+struct imager_json;
+struct im_keyless;
+
+/* Keyless verification (keyless.c): gather the artifact's signatures and find the recorded
+ * certificate (in `keys`, may be NULL, else in the artifact; written as PEM into `tmp`)
+ * and PCR public key; the plan then signs from the pool. Errors: IMAGER_EXIT_NOT_REPRODUCED
+ * (no such certificate or key in the artifact), IM_EXIT_INVALID (record without them). */
+int im_keyless_prepare(const char *artifact, const struct imager_json *doc, const char *keys,
+		       const char *tmp, struct im_keyless *kl, struct im_error *err);
+
+/* After the comparison (`differences` places): prints how many signatures were checked, or
+ * how many did not verify (then > 0 is returned even with no differing byte). */
+int im_keyless_report(const char *artifact, const struct im_keyless *kl, int differences);
+void im_keyless_free(struct im_keyless *kl);
+
 #endif

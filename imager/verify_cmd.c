@@ -36,7 +36,12 @@ static void usage(FILE *f)
 	      "same bytes; 8: not reproduced (a changed input, or where the bytes differ:\n"
 	      "partition and file, ISO file, PE section, tar member); 5: an input is missing.\n"
 	      "  --inputs DIR             the inputs folder (as for a build; default the same)\n"
-	      "  --secureboot-keys DIR    the keys folder a Secure Boot build used\n",
+	      "  --secureboot-keys DIR    the keys folder a Secure Boot build used; without\n"
+	      "                           its private keys (or without DIR) a signed artifact\n"
+	      "                           is verified keyless: its signatures must verify\n"
+	      "                           over the rebuilt bytes with the recorded certificate\n"
+	      "                           and PCR public key (the .auth files it used are\n"
+	      "                           public and still needed)\n",
 	      f);
 }
 
@@ -48,6 +53,8 @@ struct verify {
 	struct im_profile *p;
 	char *inputs;
 	int from_base; /* built on a base installer: its inputs are inside that bundle */
+	int keyless;   /* a signed artifact verified without the private keys */
+	struct im_keyless kl;
 };
 
 static int bad_record(struct verify *v, const char *what, struct im_error *err)
@@ -121,6 +128,16 @@ static int load_profile(struct verify *v, struct im_error *err)
 	return im_plan_find_inputs(im_prof_arch_name(v->p->arch), v->inputs_flag, &v->inputs, err);
 }
 
+/* The --secureboot-keys folder has this file. */
+static int keyless_has(const struct verify *v, const char *name)
+{
+	char path[4096];
+	if (!v->keys)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", v->keys, name);
+	return access(path, R_OK) == 0;
+}
+
 /* Where a recorded input is now; NULL for digests that are not files (pkg:, urn:) and for
  * a base installer's assets (checked through the bundle's own digest). */
 static char *dep_path(const struct verify *v, const char *uri, struct im_error *err)
@@ -134,6 +151,8 @@ static char *dep_path(const struct verify *v, const char *uri, struct im_error *
 		if (asprintf(&s, "%s/%s", v->inputs, uri + 7) < 0)
 			s = NULL;
 	} else if (!strncmp(uri, "secureboot-keys/", 16)) {
+		if (v->keyless && !keyless_has(v, uri + 16))
+			return NULL; /* looked for in the artifact (keyless.c) */
 		if (!v->keys) {
 			im_fail(
 			    err, IM_EXIT_MISSING,
@@ -186,20 +205,19 @@ static int check_inputs(struct verify *v, struct im_error *err)
 	return 0;
 }
 
-/* Build into a private folder, as the record says; *out is the rebuilt artifact. */
-static int rebuild(struct verify *v, char **tmp, int *cleanup, char **out, struct im_error *err)
+/* Build into the private folder `tmp`, as the record says; *out is the rebuilt artifact. */
+static int rebuild(struct verify *v, const char *tmp, char **out, struct im_error *err)
 {
 	char epoch[32];
 	snprintf(epoch, sizeof(epoch), "%lld", v->epoch);
 	setenv("SOURCE_DATE_EPOCH", epoch, 1);
-	if (im_private_dir("imager-verify", tmp, cleanup, err) < 0)
-		return -1;
-	struct im_plan pl = {0};
-	int rc = im_plan_init(&pl, v->p, v->inputs_flag, v->keys, *tmp, 0, err);
+	struct im_plan pl = {.keyless = v->keyless ? &v->kl : NULL};
+	int rc = im_plan_init(&pl, v->p, v->inputs_flag, v->keyless ? v->kl.keys_dir : v->keys, tmp,
+			      0, err);
 	pl.quiet = 1;
 	if (rc == 0)
 		rc = im_build_output(&pl, err);
-	if (rc == 0 && asprintf(out, "%s/%s", *tmp, v->name) < 0)
+	if (rc == 0 && asprintf(out, "%s/%s", tmp, v->name) < 0)
 		rc = im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	im_plan_free(&pl);
 	return rc;
@@ -227,18 +245,20 @@ static int run(struct verify *v, struct im_error *err)
 {
 	char *tmp = NULL, *out = NULL;
 	int cleanup = 0, rc;
-	if (load_record(v, err) < 0 || check_subject(v, err) < 0 || load_profile(v, err) < 0 ||
-	    check_inputs(v, err) < 0)
+	if (load_record(v, err) < 0 || check_subject(v, err) < 0 || load_profile(v, err) < 0)
 		return -1;
-	if (v->p->secureboot && !v->keys) /* built from profile key paths */
-		return im_fail(err, IM_EXIT_UNSUPPORTED,
-			       "%s: a signed artifact: verifying it without the private key is not "
-			       "supported yet; give --secureboot-keys DIR (the signing keys) to "
-			       "rebuild it signed",
-			       v->artifact);
-	rc = rebuild(v, &tmp, &cleanup, &out, err);
+	/* without the UKI signing key the signatures are taken from the artifact (keyless.c) */
+	v->keyless = v->p->secureboot && !keyless_has(v, "uki-signing-key.pem");
+	if (check_inputs(v, err) < 0 || im_private_dir("imager-verify", &tmp, &cleanup, err) < 0)
+		return -1;
+	rc = v->keyless ? im_keyless_prepare(v->artifact, v->doc, v->keys, tmp, &v->kl, err) : 0;
+	if (rc == 0)
+		rc = rebuild(v, tmp, &out, err);
 	if (rc == 0)
 		rc = compare(v, out, err);
+	if (rc >= 0 && v->keyless)
+		rc = im_keyless_report(v->artifact, &v->kl, rc);
+	im_keyless_free(&v->kl);
 	im_rmtree(tmp);
 	im_cleanup_forget(cleanup);
 	free(tmp);

@@ -10,6 +10,7 @@
 #include "imager/efi/keys.h"
 #include "imager/efi/pcr.h"
 #include "imager/efi/pe.h"
+#include "imager/efi/sigpool.h"
 #include "imager/efi/uki.h"
 
 #endif

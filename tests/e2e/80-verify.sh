@@ -36,6 +36,8 @@ build metal-amd64.raw "$T/raw.yaml"
 build metal-amd64.raw.zst metal
 build metal-amd64.qcow2 "$T/qcow2.yaml"
 build installer-amd64.tar installer
+build metal-amd64-secureboot.raw.zst secureboot-metal --secureboot-keys "$T/keys"
+build installer-amd64-secureboot.tar secureboot-installer --secureboot-keys "$T/keys"
 
 # --- the record ----------------------------------------------------------------------------
 for k in "${kinds[@]}"; do
@@ -82,12 +84,34 @@ check "the record is reproducible (other folder, TZ, locale, umask)" cmp "$o/met
 expect_eq "--no-build-record: the artifact alone" "$(ls -A "$T/nr")" metal-amd64-uki.efi
 
 # --- verify each kind ----------------------------------------------------------------------
+# signed kinds: with the keys folder, and keyless (no folder at all: the signatures, the
+# certificate, the PCR public key and the .auth files are taken from the artifact and must
+# match the record and verify over the rebuilt bytes)
+signed=()
 for k in "${kinds[@]}"; do
-	keys=()
-	case $k in *secureboot*) keys=(--secureboot-keys "$T/keys") ;; esac
-	check "verify $k: reproduced (exit 0)" "$IMAGER" verify "$o/$k" "${keys[@]}"
+	case $k in
+	*secureboot*)
+		check "verify $k with the keys folder: reproduced (exit 0)" \
+			"$IMAGER" verify "$o/$k" --secureboot-keys "$T/keys"
+		"$IMAGER" verify "$o/$k" >"$T/v.out" 2>"$T/v.err"
+		rc=$?
+		if [ $rc -eq 0 ] && grep -q "reproduced (sha256" "$T/v.out" &&
+			grep -Eq ": [0-9]+ signatures verified with the recorded certificate and PCR public key \(keyless\)$" "$T/v.out"; then
+			ok "verify $k without any key: reproduced, signatures verified (exit 0)"
+			signed+=("$k")
+		else
+			not_ok "verify $k without any key" "exit $rc" "$(cat "$T/v.out" "$T/v.err" | head -c 600)"
+		fi
+		;;
+	*) check "verify $k: reproduced (exit 0)" "$IMAGER" verify "$o/$k" ;;
+	esac
 done
-echo "# verify covered: ${kinds[*]}"
+echo "# verify covered: ${kinds[*]}; keyless: ${signed[*]}"
+expect_eq "every signed kind verified keyless" "${#signed[@]}" 4
+mkdir -p "$T/pub"
+cp "$T/keys/uki-signing-cert.pem" "$T/keys/"*.auth "$T/pub/"
+check "verify with a folder of public files only (certificate, .auth): reproduced" \
+	"$IMAGER" verify "$o/metal-amd64-secureboot.iso" --secureboot-keys "$T/pub"
 check "verify leaves no temporary folder" test -z "$(ls -A "$TMPDIR")"
 
 # --- one byte flipped inside a named place -----------------------------------------------
@@ -179,5 +203,31 @@ expect_fail "a record that is not JSON" 2 '^imager: .*bad.json: not an imager bu
 	"$TMPDIR/*" "$IMAGER" verify "$o/metal-amd64.iso" --record "$T/t/bad.json"
 expect_fail "a missing record" 5 '^imager: .*nope.build.json' "$TMPDIR/*" \
 	"$IMAGER" verify "$T/t/nope"
-expect_fail "a signed artifact without its keys folder" 5 '^imager: input secureboot-keys/.*--secureboot-keys' \
-	"$TMPDIR/*" "$IMAGER" verify "$o/metal-amd64-secureboot-uki.efi"
+
+# --- keyless: signatures that do not verify, another signer ---------------------------------
+mkdir -p "$T/s"
+su=$T/s/metal-amd64-secureboot-uki.efi
+cp "$o/metal-amd64-secureboot-uki.efi" "$o/metal-amd64-secureboot-uki.efi.build.json" "$T/s/"
+# the Authenticode signature: the last 512-byte DER OCTET STRING (04 82 02 00) of the file
+sig=$(python3 -c 'import sys; b=open(sys.argv[1],"rb").read(); print(b.rfind(bytes([4,0x82,2,0])) + 4 + 100)' "$su")
+flip "$su" "$sig"
+"$IMAGER" verify "$su" >"$T/v.out" 2>"$T/v.err"
+rc=$?
+if [ $rc -eq 8 ] && grep -q '^  .*differ' "$T/v.err" &&
+	grep -qx "imager: $su: 1 of 13 signatures do not verify over the rebuilt bytes with the recorded certificate and PCR public key" "$T/v.err" &&
+	[ -z "$(ls -A "$TMPDIR")" ]; then
+	ok "keyless: a signature that does not verify over the rebuilt bytes (exit 8, named, nothing left)"
+else
+	not_ok "keyless: a signature that does not verify" "exit $rc, want 8" "$(head -c 600 "$T/v.err")"
+fi
+"$IMAGER" keys --output "$T/keys2" >/dev/null 2>&1
+"$IMAGER" secureboot-metal-uki --secureboot-keys "$T/keys2" -o "$T/k2" -q --no-build-record
+expect_fail "keyless: an artifact signed with another key" 8 \
+	'^imager: .*k2/metal-amd64-secureboot-uki.efi: not reproduced: (no certificate with the recorded fingerprint is in the artifact|[0-9]+ bytes, the record says)' \
+	"$TMPDIR/*" "$IMAGER" verify "$T/k2/metal-amd64-secureboot-uki.efi" --record "$o/metal-amd64-secureboot-uki.efi.build.json"
+cp "$o/metal-amd64-secureboot.iso" "$o/metal-amd64-secureboot.iso.build.json" "$T/s/"
+pk=$(python3 -c 'import sys; b=open(sys.argv[1],"rb").read(); print(b.find(open(sys.argv[2],"rb").read()) + 100)' "$T/s/metal-amd64-secureboot.iso" "$T/keys/PK.auth")
+flip "$T/s/metal-amd64-secureboot.iso" "$pk"
+expect_fail "keyless: an enrollment file the record names is not in the artifact" 8 \
+	'^imager: .*metal-amd64-secureboot.iso: not reproduced: input secureboot-keys/PK.auth \(sha256 [0-9a-f]{16}...\) is not in it; give --secureboot-keys DIR' \
+	"$TMPDIR/*" "$IMAGER" verify "$T/s/metal-amd64-secureboot.iso"

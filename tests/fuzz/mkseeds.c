@@ -478,6 +478,7 @@ static void pe_seeds(void)
 	if (im_authenticode_sign(uki, len, "uki", key, cert, NULL, &sig, &slen, &err))
 		die("sign", &err);
 	seed("fuzz_pe", "uki-signed.efi", -1, sig, slen);
+	seed("fuzz_sigpool", "uki-signed.efi", -1, sig, slen);
 	free(sig);
 	X509_free(cert);
 	EVP_PKEY_free(key);
