@@ -323,25 +323,23 @@ boot_one() {
 	fi
 }
 t_boot=$SECONDS
-for ((i = 0; i < ${#BOOTS[@]}; i += 2)); do
-	for j in $i $((i + 1)); do
-		[ $j -lt ${#BOOTS[@]} ] || continue
-		read -r img mode _ _ <<<"${BOOTS[$j]}"
-		boot_one "$img" "$mode" &
-	done
-	wait
-	for j in $i $((i + 1)); do
-		[ $j -lt ${#BOOTS[@]} ] || continue
-		read -r img mode slot desc <<<"${BOOTS[$j]}"
-		name="$desc: boot after the cut at ${img##*-}"
-		name=${name%.img}
-		if grep -q "IMAGER-REPORT done" "$img.log"; then
-			expect_eq "$name lands on slot $slot" "$(report "$img.log" slot)" "$slot"
-		else
-			not_ok "$name reaches the init's report" "$(log_tail "$img.log")"
-		fi
-		rm -f "$img" "$img.log.vars"
-	done
+# a pool of two: the next boot starts as soon as either QEMU is done
+for ((j = 0; j < ${#BOOTS[@]}; j++)); do
+	while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n; done
+	read -r img mode _ _ <<<"${BOOTS[$j]}"
+	boot_one "$img" "$mode" &
+done
+wait
+for ((j = 0; j < ${#BOOTS[@]}; j++)); do
+	read -r img mode slot desc <<<"${BOOTS[$j]}"
+	name="$desc: boot after the cut at ${img##*-}"
+	name=${name%.img}
+	if grep -q "IMAGER-REPORT done" "$img.log"; then
+		expect_eq "$name lands on slot $slot" "$(report "$img.log" slot)" "$slot"
+	else
+		not_ok "$name reaches the init's report" "$(log_tail "$img.log")"
+	fi
+	rm -f "$img" "$img.log.vars"
 done
 echo "# ${#BOOTS[@]} boots took $((SECONDS - t_boot)) s; the file $((SECONDS - t_start)) s"
 exit 0
