@@ -297,7 +297,11 @@ int imager_inspect_decompress(const char *path, struct im_error *err)
 				     tmp && *tmp ? tmp : "/tmp");
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
-	archive_read_support_filter_all(a);
+	/* the built-in decompressors only: filter_all would run external programs (lrzip, ...) */
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_bzip2(a);
 	archive_read_support_format_raw(a);
 	int rc = -1;
 	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK ||

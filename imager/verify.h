@@ -19,6 +19,9 @@
 int im_verify_compare(const char *artifact, const char *rebuilt, FILE *report,
 		      struct im_error *err);
 
+/* The file starts with a gzip, zstd or xz header. */
+int im_verify_compressed_file(const char *path);
+
 struct imager_json;
 struct im_keyless;
 

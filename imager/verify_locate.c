@@ -3,6 +3,7 @@
  * files (Rock Ridge names) and the FAT EFI image behind the ISO's MBR, PE headers and
  * sections (also of PE files found inside a FAT), tar members — and each differing byte
  * range is named by the smallest region holding its first byte. */
+#include "inspect.h"
 #include "verify.h"
 
 #include <fcntl.h>
@@ -461,6 +462,56 @@ static int report_ranges(const struct map *m, const struct range *r, size_t k, F
 	return (int)lines;
 }
 
+static int is_compressed(const uint8_t *b, uint64_t n)
+{
+	static const uint8_t gz[] = {0x1f, 0x8b}, zst[] = {0x28, 0xb5, 0x2f, 0xfd},
+			     xz[] = {0xfd, '7', 'z', 'X', 'Z', 0};
+	return (n >= 2 && !memcmp(b, gz, 2)) || (n >= 4 && !memcmp(b, zst, 4)) ||
+	       (n >= 6 && !memcmp(b, xz, 6));
+}
+
+int im_verify_compressed_file(const char *path)
+{
+	uint8_t b[6];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, b, sizeof(b)) : -1;
+	if (fd >= 0)
+		close(fd);
+	return n > 0 && is_compressed(b, (uint64_t)n);
+}
+
+/* A .zst/.xz/.gz disk image: the places are those of the decompressed images (both are
+ * decompressed into unnamed sparse files in $TMPDIR); identical contents in differing
+ * compressed streams are said so. */
+static int compare_decompressed(const char *artifact, const char *rebuilt, uint64_t first,
+				FILE *report, struct im_error *err)
+{
+	struct im_error e = {0};
+	int fa = imager_inspect_decompress(artifact, &e), fb = -1, rc;
+	if (fa < 0) {
+		fprintf(report, "  the compressed stream does not decompress: %s\n", e.msg);
+		return 1;
+	}
+	if ((fb = imager_inspect_decompress(rebuilt, err)) < 0) {
+		close(fa);
+		return -1;
+	}
+	char pa[64], pb[64];
+	snprintf(pa, sizeof(pa), "/proc/self/fd/%d", fa);
+	snprintf(pb, sizeof(pb), "/proc/self/fd/%d", fb);
+	rc = im_verify_compare(pa, pb, report, err);
+	if (rc == 0) {
+		fprintf(report,
+			"  the compressed bytes differ (first at byte %llu); the decompressed "
+			"images are identical\n",
+			(unsigned long long)first);
+		rc = 1;
+	}
+	close(fa);
+	close(fb);
+	return rc;
+}
+
 int im_verify_compare(const char *artifact, const char *rebuilt, FILE *report, struct im_error *err)
 {
 	struct map m = {0};
@@ -473,7 +524,9 @@ int im_verify_compare(const char *artifact, const char *rebuilt, FILE *report, s
 		goto out;
 	size_t k = diff_ranges(a, an, m.b, m.size, r);
 	rc = 0;
-	if (k) {
+	if (k && is_compressed(a, an) && is_compressed(m.b, m.size)) {
+		rc = compare_decompressed(artifact, rebuilt, r[0].first, report, err);
+	} else if (k) {
 		/* a hybrid ISO has a GPT too: its files are the smaller regions */
 		int iso = map_iso(&m), gpt = map_gpt(&m);
 		if (iso && !gpt)

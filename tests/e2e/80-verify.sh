@@ -177,6 +177,16 @@ read -r s n < <(sfdisk -J "$img" | python3 -c 'import json,sys; p=[x for x in js
 off=$(find_in "$img" "$INSTALL/amd64/initramfs.xz" $((s * 512)) $((n * 512)))
 flip "$img" $((off + 123456))
 expect_diff "disk image: a byte of BOOT-A's initramfs.xz -> partition and file" "$img" "BOOT-A:/initramfs.xz differs (first at byte 123456)"
+# the same in a .raw.zst, recompressed by zstd itself (another size): located in the
+# decompressed images
+mkdir -p "$T/z"
+zstd -dq "$o/metal-amd64.raw.zst" -o "$T/z/x.raw"
+off=$(find_in "$T/z/x.raw" "$INSTALL/amd64/initramfs.xz" $((s * 512)) $((n * 512)))
+flip "$T/z/x.raw" $((off + 123456))
+zstd -q -3 --rm "$T/z/x.raw" -o "$T/z/metal-amd64.raw.zst"
+cp "$o/metal-amd64.raw.zst.build.json" "$T/z/"
+expect_diff "compressed disk image: a byte of BOOT-A's initramfs.xz -> partition and file" "$T/z/metal-amd64.raw.zst" "BOOT-A:/initramfs.xz differs (first at byte 123456)"
+check "  ... and the decompressed images leave nothing in TMPDIR" test -z "$(ls -A "$TMPDIR")"
 
 # --- inputs ------------------------------------------------------------------------------
 cp -a "$INSTALL/amd64" "$T/in"
