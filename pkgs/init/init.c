@@ -59,7 +59,7 @@
 #define TPM_DIR	       "/sys/class/tpm/tpm0"
 #define INSTALLER      "/usr/bin/installer" /* dynamically linked, see pkgs/payload.sh */
 #define BLOCK_CLASS    "/sys/class/block"
-#define DISK_WAIT_MS   10000 /* disk probing (SCSI/ATA scans) is asynchronous */
+#define DISK_WAIT_MS   20000 /* disk probing (SCSI/ATA scans) is asynchronous; slow under TCG */
 
 /* ---- output ------------------------------------------------------------------------- */
 
