@@ -100,8 +100,8 @@ static void print_pcr11(FILE *f, const struct im_pe *pe, int json)
 		const struct im_pe_section *s = &pe->sections[i];
 		if (im_pcr_stub_measures(s->name) && s->vsize <= s->file_size &&
 		    s->file_off + (uint64_t)s->vsize <= pe->len)
-			secs[n++] =
-			    (struct im_pcr_section){s->name, pe->buf + s->file_off, s->vsize};
+			secs[n++] = (struct im_pcr_section){
+			    .name = s->name, .data = pe->buf + s->file_off, .len = s->vsize};
 	}
 	if (!n || !im_pe_find(pe, ".linux"))
 		return;

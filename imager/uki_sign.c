@@ -23,7 +23,9 @@ static int add_pcr_sections(struct im_pe *pe, EVP_PKEY *pcr_key, char **pem, cha
 	for (size_t i = pe->n_stub; i < pe->n_sections && n < 16; i++)
 		if (im_pcr_stub_measures(pe->sections[i].name))
 			secs[n++] = (struct im_pcr_section){
-			    pe->sections[i].name, pe->sections[i].data, pe->sections[i].data_len};
+			    pe->sections[i].name,	  pe->sections[i].data,
+			    pe->sections[i].data_len,	  .from_fd = pe->sections[i].from_fd,
+			    .fd = pe->sections[i].src_fd, .off = pe->sections[i].src_off};
 	if (im_pcrsig_json(pcr_key, NULL, 0, secs, n, json, err) < 0)
 		return -1;
 	return im_pe_add_section(pe, ".pcrsig", *json, strlen(*json), ro, err);

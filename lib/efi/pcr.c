@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -94,6 +95,31 @@ static int extend(const EVP_MD *md, uint8_t *pcr, const void *event, size_t len,
 	return digest(md, pcr, sz, h, sz, pcr, err);
 }
 
+/* pcr = H(pcr ‖ H(section bytes)), the bytes read from the section's file 1 MiB at a time. */
+static int extend_section(const EVP_MD *md, uint8_t *pcr, const struct im_pcr_section *sec,
+			  struct im_error *err)
+{
+	if (!sec->from_fd)
+		return extend(md, pcr, sec->data, sec->len, err);
+	enum { CHUNK = 1 << 20 };
+	uint8_t h[EVP_MAX_MD_SIZE], *buf = malloc(CHUNK);
+	size_t sz = (size_t)EVP_MD_get_size(md), done = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = buf && c && EVP_DigestInit_ex(c, md, NULL) == 1;
+	while (ok && done < sec->len) {
+		size_t want = sec->len - done < CHUNK ? sec->len - done : CHUNK;
+		ssize_t k = pread(sec->fd, buf, want, (off_t)(sec->off + done));
+		ok = k > 0 && EVP_DigestUpdate(c, buf, (size_t)k) == 1;
+		done += k > 0 ? (size_t)k : 0;
+	}
+	ok = ok && EVP_DigestFinal_ex(c, h, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	free(buf);
+	if (!ok)
+		return im_fail(err, IM_EXIT_IO, "PCR 11: reading section %s", sec->name);
+	return digest(md, pcr, sz, h, sz, pcr, err);
+}
+
 /* Map the input sections onto the canonical slots; rejects unknown and repeated names. */
 static int order_sections(const struct im_pcr_section *secs, size_t n,
 			  const struct im_pcr_section *slot[NCANON], struct im_error *err)
@@ -112,7 +138,7 @@ static int order_sections(const struct im_pcr_section *secs, size_t n,
 		if (slot[k])
 			return im_fail(err, IM_EXIT_INVALID, "PCR 11: section '%s' given twice",
 				       name);
-		if (secs[i].len && !secs[i].data)
+		if (secs[i].len && !secs[i].data && !secs[i].from_fd)
 			return im_fail(err, IM_EXIT_INTERNAL, "PCR 11: section '%s' has no data",
 				       name);
 		slot[k] = &secs[i];
@@ -139,7 +165,7 @@ static int measure_sections(const struct im_pcr_section *const slot[NCANON], con
 		if (!slot[k] || !slot[k]->len) /* absent or empty: the stub skips it */
 			continue;
 		if (extend(md, pcr, canonical[k], strlen(canonical[k]) + 1, err) < 0 ||
-		    extend(md, pcr, slot[k]->data, slot[k]->len, err) < 0)
+		    extend_section(md, pcr, slot[k], err) < 0)
 			return -1;
 	}
 	return 0;

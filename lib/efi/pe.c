@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imager/util/outfile.h"
 
@@ -435,6 +436,36 @@ static int sink_put(struct sink *s, const void *p, size_t n, struct im_error *er
 	return 0;
 }
 
+/* A section's bytes from its file, 1 MiB at a time. */
+static int sink_copy_fd(struct sink *s, const struct im_pe_section *sec, struct im_error *err)
+{
+	enum { CHUNK = 1 << 20 };
+	uint8_t *buf = s->buf ? NULL : malloc(CHUNK);
+	if (!s->buf && !buf)
+		return im_fail(err, IM_EXIT_INTERNAL, "%s: out of memory", s->what);
+	size_t done = 0;
+	int rc = 0;
+	while (done < sec->data_len && rc == 0) {
+		size_t want = sec->data_len - done < CHUNK ? sec->data_len - done : CHUNK;
+		uint8_t *to = s->buf ? s->buf + s->pos : buf;
+		ssize_t k = pread(sec->src_fd, to, want, (off_t)(sec->src_off + done));
+		if (k <= 0) {
+			rc = k < 0 ? im_fail_errno(err, IM_EXIT_IO, "%s: reading section %s",
+						   s->what, sec->name)
+				   : im_fail(err, IM_EXIT_IO, "%s: section %s: its file shrank",
+					     s->what, sec->name);
+			break;
+		}
+		if (s->buf)
+			s->pos += (size_t)k;
+		else
+			rc = sink_put(s, buf, (size_t)k, err);
+		done += (size_t)k;
+	}
+	free(buf);
+	return rc;
+}
+
 static int sink_zero_to(struct sink *s, size_t to, struct im_error *err)
 {
 	static const uint8_t zero[4096];
@@ -518,7 +549,8 @@ static int emit(const struct im_pe *pe, struct sink *s, struct im_error *err)
 		if (!sec->file_size)
 			continue;
 		if (sink_zero_to(s, sec->file_off, err) ||
-		    sink_put(s, sec->data, sec->data_len, err) ||
+		    (sec->from_fd ? sink_copy_fd(s, sec, err)
+				  : sink_put(s, sec->data, sec->data_len, err)) ||
 		    sink_zero_to(s, (size_t)sec->file_off + sec->file_size, err))
 			return -1;
 	}
@@ -547,6 +579,18 @@ int im_pe_write(const struct im_pe *pe, int fd, const char *what, struct im_erro
 {
 	struct sink s = {.buf = NULL, .fd = fd, .what = what};
 	return emit(pe, &s, err);
+}
+
+int im_pe_add_section_fd(struct im_pe *pe, const char *name, int fd, uint64_t off, size_t len,
+			 uint32_t characteristics, struct im_error *err)
+{
+	if (im_pe_add_section(pe, name, NULL, len, characteristics, err) < 0)
+		return -1;
+	struct im_pe_section *sec = &pe->sections[pe->n_sections - 1];
+	sec->from_fd = 1;
+	sec->src_fd = fd;
+	sec->src_off = off;
+	return 0;
 }
 
 /* ---- Kernel release ---------------------------------------------------------------------- */

@@ -2,6 +2,9 @@
 #include "imager/efi/uki.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +37,24 @@ static int add_sections(struct im_uki *u, struct im_error *err)
 	    im_pe_add_section(pe, ".uname", u->uname, strlen(u->uname), IM_SCN_DATA_RO, err) < 0)
 		return -1;
 	if (im_pe_add_section(pe, ".linux", u->kernel, u->kernel_len, IM_SCN_DATA_RO, err) < 0 ||
-	    im_pe_add_section(pe, ".initrd", u->initrd, u->initrd_len, IM_SCN_DATA_RO, err) < 0)
+	    im_pe_add_section_fd(pe, ".initrd", u->initrd_fd, 0, u->initrd_len, IM_SCN_DATA_RO,
+				 err) < 0)
 		return -1;
+	return 0;
+}
+
+/* The initramfs is the bulk of a UKI: it is read from its file when the image is written
+ * (im_pe_add_section_fd), never held in memory whole. */
+static int open_initrd(struct im_uki *u, const char *path, struct im_error *err)
+{
+	struct stat st;
+	u->initrd_fd = open(path, O_RDONLY | O_CLOEXEC);
+	u->initrd_open = u->initrd_fd >= 0;
+	if (u->initrd_fd < 0 || fstat(u->initrd_fd, &st) < 0)
+		return im_fail_errno(err, IM_EXIT_MISSING, "%s (initramfs)", path);
+	if (!S_ISREG(st.st_mode))
+		return im_fail(err, IM_EXIT_INVALID, "%s (initramfs): not a regular file", path);
+	u->initrd_len = (size_t)st.st_size;
 	return 0;
 }
 
@@ -48,7 +67,7 @@ int im_uki_assemble(struct im_uki *u, const char *arch, const char *stub, const 
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
 	if (im_read_file(stub, "systemd-stub", &u->stub, &u->stub_len, err) < 0 ||
 	    im_read_file(kernel, "kernel", &u->kernel, &u->kernel_len, err) < 0 ||
-	    im_read_file(initrd, "initramfs", &u->initrd, &u->initrd_len, err) < 0 ||
+	    open_initrd(u, initrd, err) < 0 ||
 	    im_kernel_uname(u->kernel, u->kernel_len, &u->uname, err) < 0 ||
 	    im_pe_parse(u->stub, u->stub_len, stub, &u->pe, err) < 0)
 		return -1;
@@ -66,7 +85,8 @@ void im_uki_free(struct im_uki *u)
 	im_pe_free(&u->pe);
 	free(u->stub);
 	free(u->kernel);
-	free(u->initrd);
+	if (u->initrd_open)
+		close(u->initrd_fd);
 	free(u->osrel);
 	free(u->cmdline);
 	free(u->uname);

@@ -153,6 +153,32 @@ int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t ep
 	return rc;
 }
 
+/* The same, built into an unnamed file in $TMPDIR (*fd): the ESP's FAT is then written from
+ * that file, and neither the initramfs nor the UKI is ever held in memory whole. 1 (and
+ * *fd = -1) when $TMPDIR cannot hold an unnamed file: use im_install_slot_uki. */
+int im_install_slot_uki_file(const struct im_install_assets *a, char slot, int64_t epoch, int *fd,
+			     size_t *len, struct im_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	*fd = open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return 1;
+	char *cl = im_install_slot_cmdline(a->cmdline, slot);
+	struct im_uki u = {0};
+	int rc = cl ? im_uki_assemble(&u, a->arch, a->sdstub_efi, a->kernel, a->initramfs, cl,
+				      a->name, a->version, epoch, err)
+		    : im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	if (rc == 0 && (rc = im_pe_write(&u.pe, *fd, "UKI (temporary file)", err)) == 0)
+		*len = im_pe_image_size(&u.pe);
+	im_uki_free(&u);
+	free(cl);
+	if (rc < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
 /* BOOT-<slot>: vmlinuz, initramfs.xz, boot.cfg (sourced by grub.cfg), os-release. */
 int im_install_write_boot(int fd, const char *what, const struct im_gpt_entry *part, uint32_t ss,
 			  const struct im_install_assets *a, char slot, int64_t epoch,
@@ -354,7 +380,7 @@ static int disk_geometry(int fd, const char *what, const struct im_install_opts 
 /* ---- the ESP ---- */
 
 static int esp_add_sdboot(struct im_tree *t, const struct im_install_assets *a, const char *boot,
-			  const uint8_t *uki, size_t uki_len, struct im_error *err)
+			  const uint8_t *uki, size_t uki_len, int uki_fd, struct im_error *err)
 {
 	char sd[64], name[256], conf[IM_LOADER_CONF_SIZE], body[512];
 	snprintf(sd, sizeof(sd), "EFI/systemd/systemd-boot%s.efi", efi_arch(a->arch));
@@ -374,6 +400,11 @@ static int esp_add_sdboot(struct im_tree *t, const struct im_install_assets *a, 
 	if (im_install_loader_conf(conf, a->name, 'A', 0, body, err) < 0 ||
 	    im_tree_add_file_mem(t, "loader/loader.conf", conf, sizeof(conf), 0644, err) < 0)
 		return -1;
+	if (uki_fd >= 0) {
+		char src[64];
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", uki_fd);
+		return im_tree_add_file_src(t, name, src, 0644, err);
+	}
 	return im_tree_add_file_mem(t, name, uki, uki_len, 0644, err);
 }
 
@@ -414,7 +445,8 @@ static int esp_add_extra(struct im_tree *t, const struct im_install_assets *a, s
 
 static int write_esp(int fd, const char *what, const struct im_install_opts *o,
 		     const struct im_install_assets *a, const struct im_gpt_entry *part,
-		     uint32_t ss, const uint8_t *uki, size_t uki_len, struct im_error *err)
+		     uint32_t ss, const uint8_t *uki, size_t uki_len, int uki_fd,
+		     struct im_error *err)
 {
 	char boot[64];
 	snprintf(boot, sizeof(boot), "EFI/BOOT/BOOT%s.EFI",
@@ -425,7 +457,7 @@ static int write_esp(int fd, const char *what, const struct im_install_opts *o,
 	int rc = -1;
 	if ((!(o->bootloader & IM_BOOT_GRUB) || esp_add_grub(t, o, a, boot, err) == 0) &&
 	    (!(o->bootloader & IM_BOOT_SDBOOT) ||
-	     esp_add_sdboot(t, a, boot, uki, uki_len, err) == 0) &&
+	     esp_add_sdboot(t, a, boot, uki, uki_len, uki_fd, err) == 0) &&
 	    esp_add_extra(t, a, err) == 0) {
 		struct im_fat_opts fo = {.size_bytes = part->size,
 					 .sector_size = ss,
@@ -519,6 +551,7 @@ struct inst {
 	struct im_gpt_disk d;
 	uint8_t *uki;
 	size_t uki_len;
+	int uki_fd; /* the built UKI in an unnamed file, or -1 (then uki) */
 };
 
 static const struct im_gpt_entry *part(const struct inst *in, const char *name)
@@ -547,7 +580,7 @@ static int write_parts(struct inst *in, struct im_error *err)
 	if (im_install_meta_put(in->fd, in->what, part(in, "META")->start, part(in, "META")->size,
 				o->meta ? o->meta : &empty, err) < 0 ||
 	    write_esp(in->fd, in->what, o, in->a, part(in, "EFI"), in->l.ss, in->uki, in->uki_len,
-		      err) < 0)
+		      in->uki_fd, err) < 0)
 		return -1;
 	return in->l.boot ? im_install_write_boot(in->fd, in->what, part(in, "BOOT-B"), in->l.ss,
 						  NULL, 'B', o->epoch, err)
@@ -584,15 +617,19 @@ static int format_data_parts(struct inst *in, struct im_error *err)
 int im_install(int fd, const char *what, const struct im_install_opts *o,
 	       const struct im_install_assets *a, struct im_error *err)
 {
-	struct inst in = {.fd = fd, .what = what, .o = o, .a = a};
+	struct inst in = {.fd = fd, .what = what, .o = o, .a = a, .uki_fd = -1};
 	uint64_t size = 0;
 	uint32_t ss = 0;
 	int rc = -1;
 	if (check_opts(o, a, err) < 0)
 		return -1;
-	if ((o->bootloader & IM_BOOT_SDBOOT) &&
+	if ((o->bootloader & IM_BOOT_SDBOOT) && !a->uki &&
+	    (rc = im_install_slot_uki_file(a, 'A', o->epoch, &in.uki_fd, &in.uki_len, err)) < 0)
+		return -1;
+	if ((o->bootloader & IM_BOOT_SDBOOT) && in.uki_fd < 0 &&
 	    im_install_slot_uki(a, 'A', o->epoch, &in.uki, &in.uki_len, err) < 0)
 		return -1;
+	rc = -1;
 	plan(o, a->arch, o->sector_size ? o->sector_size : 512, in.uki_len, &in.l);
 	if (disk_geometry(fd, what, o, min_size(&in.l, o->board), &ss, &size, err) < 0)
 		goto out;
@@ -626,6 +663,8 @@ int im_install(int fd, const char *what, const struct im_install_opts *o,
 out:
 	im_gpt_disk_free(&in.d);
 	free(in.uki);
+	if (in.uki_fd >= 0)
+		close(in.uki_fd);
 	return rc;
 }
 

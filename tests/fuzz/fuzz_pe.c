@@ -40,8 +40,8 @@ static void pcr11(const struct im_pe *pe)
 		const struct im_pe_section *s = &pe->sections[i];
 		if (im_pcr_stub_measures(s->name) && s->vsize <= s->file_size &&
 		    s->file_off + (uint64_t)s->vsize <= pe->len)
-			secs[n++] =
-			    (struct im_pcr_section){s->name, pe->buf + s->file_off, s->vsize};
+			secs[n++] = (struct im_pcr_section){
+			    .name = s->name, .data = pe->buf + s->file_off, .len = s->vsize};
 	}
 	uint8_t ph[IM_PCR_NPHASES][EVP_MAX_MD_SIZE];
 	struct im_error err = {0};

@@ -44,6 +44,9 @@ struct im_pcr_section {
 	const char *name; /* ".linux", ".osrel", ... */
 	const uint8_t *data;
 	size_t len;
+	int from_fd; /* data is NULL: the bytes are read from fd at off (im_pe_add_section_fd) */
+	int fd;
+	uint64_t off;
 };
 
 /* Position of `name` in the canonical measurement order

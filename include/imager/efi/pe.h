@@ -160,6 +160,9 @@ struct im_pe_section {
 	const uint8_t *data;	  /* appended sections: the caller's bytes (borrowed) */
 	size_t data_len;	  /* appended sections: bytes of data (= vsize) */
 	int added;		  /* 1 for sections added with im_pe_add_section */
+	int from_fd;		  /* im_pe_add_section_fd: data is NULL, read from src_fd */
+	int src_fd;
+	uint64_t src_off;
 };
 
 struct im_pe {
@@ -205,6 +208,11 @@ char *im_pe_section_text(const struct im_pe *pe, const char *name);
  * header room, image over 4 GiB, more than IM_PE_MAX_SECTIONS sections). */
 int im_pe_add_section(struct im_pe *pe, const char *name, const void *data, size_t len,
 		      uint32_t characteristics, struct im_error *err);
+
+/* The same with the section's bytes read from `fd` at `off` (borrowed: keep it open until
+ * the last write) when the image is written, never held in memory whole. */
+int im_pe_add_section_fd(struct im_pe *pe, const char *name, int fd, uint64_t off, size_t len,
+			 uint32_t characteristics, struct im_error *err);
 
 /* Set TimeDateStamp (seconds since 1970, e.g. SOURCE_DATE_EPOCH). IM_EXIT_INVALID when it
  * does not fit 32 bits. */

@@ -13,8 +13,9 @@
 
 struct im_uki {
 	struct im_pe pe; /* the stub plus the appended sections; their bytes live below */
-	uint8_t *stub, *kernel, *initrd;
+	uint8_t *stub, *kernel;
 	size_t stub_len, kernel_len, initrd_len;
+	int initrd_fd, initrd_open;    /* the .initrd section is read from this file */
 	char *osrel, *cmdline, *uname; /* uname NULL when the kernel does not say it */
 };
 

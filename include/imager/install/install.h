@@ -354,6 +354,11 @@ int im_install_uki_name(const char *name, const char *version, char slot, int tr
 			size_t n);
 /* cmdline + " imager.slot=<slot>" (malloc'd). */
 char *im_install_slot_cmdline(const char *cmdline, char slot);
+/* The slot's UKI built from a->sdstub_efi into an unnamed file in $TMPDIR (*fd, *len
+ * bytes), so that it is copied from there and never held in memory whole; 1 with *fd = -1
+ * when $TMPDIR cannot hold one. */
+int im_install_slot_uki_file(const struct im_install_assets *a, char slot, int64_t epoch, int *fd,
+			     size_t *len, struct im_error *err);
 /* The slot's UKI: a copy of a->uki, or built from a->sdstub_efi (malloc'd). */
 int im_install_slot_uki(const struct im_install_assets *a, char slot, int64_t epoch, uint8_t **uki,
 			size_t *len, struct im_error *err);

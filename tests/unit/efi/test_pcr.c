@@ -112,12 +112,12 @@ static void test_chain_by_hand(void **state)
 			  pkey[] = "-----BEGIN PUBLIC KEY-----\n...\n";
 	/* shuffled, with an empty .splash (skipped) */
 	const struct im_pcr_section secs[] = {
-	    {".initrd", (const uint8_t *)initrd, sizeof(initrd) - 1},
-	    {".pcrpkey", (const uint8_t *)pkey, sizeof(pkey) - 1},
-	    {".splash", (const uint8_t *)"", 0},
-	    {".cmdline", (const uint8_t *)cmdline, sizeof(cmdline) - 1},
-	    {".linux", (const uint8_t *)kernel, sizeof(kernel) - 1},
-	    {".osrel", (const uint8_t *)osrel, sizeof(osrel) - 1},
+	    {".initrd", (const uint8_t *)initrd, sizeof(initrd) - 1, 0, 0, 0},
+	    {".pcrpkey", (const uint8_t *)pkey, sizeof(pkey) - 1, 0, 0, 0},
+	    {".splash", (const uint8_t *)"", 0, 0, 0, 0},
+	    {".cmdline", (const uint8_t *)cmdline, sizeof(cmdline) - 1, 0, 0, 0},
+	    {".linux", (const uint8_t *)kernel, sizeof(kernel) - 1, 0, 0, 0},
+	    {".osrel", (const uint8_t *)osrel, sizeof(osrel) - 1, 0, 0, 0},
 	};
 	/* section name with its NUL, then data; canonical order; then the phase words */
 	const struct ev evs[] = {
@@ -151,8 +151,8 @@ static void test_chain_by_hand(void **state)
 /* `systemd-measure calculate --linux=A --initrd=B --bank=sha256` with A = "HALLO\n",
  * B = "foobar\n" (the inputs of systemd's own TEST-70 measure test). */
 static const struct im_pcr_section hallo[] = {
-    {".linux", (const uint8_t *)"HALLO\n", 6},
-    {".initrd", (const uint8_t *)"foobar\n", 7},
+    {".linux", (const uint8_t *)"HALLO\n", 6, 0, 0, 0},
+    {".initrd", (const uint8_t *)"foobar\n", 7, 0, 0, 0},
 };
 
 static void test_systemd_measure_252_values(void **state)
@@ -307,15 +307,15 @@ static void test_errors(void **state)
 	(void)state;
 	uint8_t ph[IM_PCR_NPHASES][EVP_MAX_MD_SIZE];
 	struct im_error err = {0};
-	const struct im_pcr_section bad[] = {{".linux", (const uint8_t *)"x", 1},
-					     {".text", (const uint8_t *)"y", 1}};
+	const struct im_pcr_section bad[] = {{".linux", (const uint8_t *)"x", 1, 0, 0, 0},
+					     {".text", (const uint8_t *)"y", 1, 0, 0, 0}};
 	assert_int_equal(im_pcr11_predict(bad, 2, EVP_sha256(), ph, &err), -1);
 	assert_int_equal(err.code, IM_EXIT_INVALID);
 	assert_non_null(strstr(err.msg, "'.text'"));
 
 	struct im_error e2 = {0};
-	const struct im_pcr_section twice[] = {{".linux", (const uint8_t *)"x", 1},
-					       {".linux", (const uint8_t *)"y", 1}};
+	const struct im_pcr_section twice[] = {{".linux", (const uint8_t *)"x", 1, 0, 0, 0},
+					       {".linux", (const uint8_t *)"y", 1, 0, 0, 0}};
 	assert_int_equal(im_pcr11_predict(twice, 2, EVP_sha256(), ph, &e2), -1);
 	assert_int_equal(e2.code, IM_EXIT_INVALID);
 	assert_non_null(strstr(e2.msg, "given twice"));
@@ -433,13 +433,13 @@ static void live_init(struct live *l, EVP_PKEY *k)
 			  cmdline[] = "talos.platform=metal console=ttyS0 init_on_alloc=1",
 			  splash[] = "BM not really a bitmap", dtb[] = "\xd0\x0d\xfe\xed dtb";
 	const struct im_pcr_section s[7] = {
-	    {".linux", l->linux_, l->nlinux},
-	    {".osrel", (const uint8_t *)osrel, sizeof(osrel) - 1},
-	    {".cmdline", (const uint8_t *)cmdline, sizeof(cmdline) - 1},
-	    {".initrd", l->initrd, l->ninitrd},
-	    {".splash", (const uint8_t *)splash, sizeof(splash) - 1},
-	    {".dtb", (const uint8_t *)dtb, sizeof(dtb) - 1},
-	    {".pcrpkey", (const uint8_t *)l->pcrpkey, l->npcrpkey},
+	    {".linux", l->linux_, l->nlinux, 0, 0, 0},
+	    {".osrel", (const uint8_t *)osrel, sizeof(osrel) - 1, 0, 0, 0},
+	    {".cmdline", (const uint8_t *)cmdline, sizeof(cmdline) - 1, 0, 0, 0},
+	    {".initrd", l->initrd, l->ninitrd, 0, 0, 0},
+	    {".splash", (const uint8_t *)splash, sizeof(splash) - 1, 0, 0, 0},
+	    {".dtb", (const uint8_t *)dtb, sizeof(dtb) - 1, 0, 0, 0},
+	    {".pcrpkey", (const uint8_t *)l->pcrpkey, l->npcrpkey, 0, 0, 0},
 	};
 	memcpy(l->secs, s, sizeof(s));
 }
