@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# imager inspect of the other kinds the imager writes (issue 14): installer bundles (the
+# OCI image layout tar, also as --tar-to-stdout writes it), initramfs (xz, zstd, gzip or
+# plain newc cpio, with the extensions cpio appended), system extension squashfs images
+# and VM formats. Each kind is built with $IMAGER and its --json checked against an
+# independent reader (skopeo, tar, cpio, rdsquashfs, qemu-img); the human form fits 80
+# columns; a truncated or garbage file of each kind is refused with its exit code and one
+# stderr line naming the file.
+. "$(dirname "$0")/lib.sh"
+
+# json_check FILE.json PY-EXPR...: each Python expression over d (the document) is true
+json_check() {
+	local f=$1
+	shift
+	python3 - "$f" "$@" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+bad = [e for e in sys.argv[2:] if not eval(e)]
+for e in bad:
+    print("false:", e)
+sys.exit(1 if bad else 0)
+PY
+}
+cols80() { awk 'length > 80 { print FILENAME ":" FNR ": " length " columns"; bad = 1 } END { exit bad }' "$1"; }
+# human FILE OUT: the human form, which must fit 80 columns
+human() { "$IMAGER" inspect "$1" >"$2" 2>&1 && cols80 "$2"; }
+
+# --- installer bundle -------------------------------------------------------------------
+b=$T/bundle/installer-amd64.tar
+if "$IMAGER" installer -o "$T/bundle" -q --no-build-record 2>"$T/err"; then
+	ok "imager installer builds"
+else
+	not_ok "imager installer builds" "$(cat "$T/err")"
+fi
+"$IMAGER" inspect --json "$b" >"$T/b.json" 2>"$T/err"
+check "a bundle is inspected (--json parses)" json_check "$T/b.json" \
+	'd["kind"] == "bundle" and d["arch"] == "amd64" and d["os"] == "linux"' \
+	'd["size"] == '"$(stat -c %s "$b")"
+skopeo inspect "oci-archive:$b" >"$T/skopeo.json" 2>"$T/err"
+check "bundle: manifest digest, layers, arch, created and env as skopeo reads them" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
+assert d["manifest"]["digest"] == s["Digest"], (d["manifest"]["digest"], s["Digest"])
+assert [l["digest"] for l in d["layers"]] == s["Layers"]
+assert d["arch"] == s["Architecture"] and d["config"]["created"] == s["Created"]
+assert d["config"]["env"] == s["Env"]
+assert d["index"]["manifests"][0]["platform"]["architecture"] == "amd64"
+' "$T/b.json" "$T/skopeo.json"
+check "bundle: the blobs of the tar with the sizes tar lists" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sizes = {}
+for l in open(sys.argv[2]):
+    f = l.split()
+    sizes[f[5]] = int(f[2])
+for l in d["layers"] + [d["manifest"]["config"]]:
+    assert sizes["blobs/sha256/" + l["digest"][7:]] == l["size"], l
+' "$T/b.json" <(tar tvf "$b")
+# the assets: every file of the layer under usr/install/, with tar's sizes and sha256sum
+mkdir -p "$T/layer"
+for l in $(python3 -c 'import json,sys; print(" ".join(l["digest"][7:] for l in json.load(open(sys.argv[1]))["layers"]))' "$T/b.json"); do
+	tar -xOf "$b" "blobs/sha256/$l" | tar -xzf - -C "$T/layer"
+done
+(cd "$T/layer" && find usr/install -type f | sort | while read -r f; do
+	echo "/$f $(stat -c %s "$f") $(sha256sum <"$f" | cut -d' ' -f1)"
+done) >"$T/assets.want"
+python3 -c 'import json,sys; [print(a["path"], a["size"], a["sha256"]) for a in sorted(json.load(open(sys.argv[1]))["assets"], key=lambda a: a["path"])]' \
+	"$T/b.json" >"$T/assets.got"
+check "bundle: the /usr/install/amd64 assets with their sizes and sha256" sh -c \
+	"diff '$T/assets.want' '$T/assets.got' && grep -q '^/usr/install/amd64/vmlinuz ' '$T/assets.got'"
+check "bundle: the record installer install applies (name, version, bootloader, cmdline)" json_check "$T/b.json" \
+	'd["record"]["version"] == open("'"$T"'/layer/usr/install/amd64/version").read().strip()' \
+	'd["record"]["cmdline"] == open("'"$T"'/layer/usr/install/amd64/cmdline").read().strip()' \
+	'd["record"]["bootloader"] in ("grub", "sd-boot", "dual-boot") and d["buildRecord"] is None'
+"$IMAGER" installer --tar-to-stdout -q --no-build-record >"$T/stdout.tar" 2>"$T/err"
+"$IMAGER" inspect --json "$T/stdout.tar" >"$T/s.json" 2>"$T/err"
+check "bundle: the --tar-to-stdout form names its member" json_check "$T/s.json" 'd["member"] == "installer-amd64.tar"'
+check "bundle: the --tar-to-stdout form is inspected as the file is" cmp <(sed 1,4d "$T/s.json") <(sed 1,4d "$T/b.json")
+check "bundle: the human form fits 80 columns" human "$b" "$T/b.txt"
+check "bundle: the human form names the platform and the kernel" sh -c \
+	"grep -q '^platform: linux/amd64' '$T/b.txt' && grep -q '^  /usr/install/amd64/vmlinuz ' '$T/b.txt'"
+head -c 300000 "$b" >"$T/bt.tar"
+expect_fail "bundle truncated: invalid input, one line" 2 "bt\.tar: " "" "$IMAGER" inspect "$T/bt.tar"
+tar -cf "$T/nl.tar" -C "$INSTALL/amd64" kernel.release
+expect_fail "a tar that is no OCI layout: invalid input" 2 "nl\.tar: .*not an OCI image layout" "" "$IMAGER" inspect "$T/nl.tar"
+printf 'x' >"$T/f" && tar -cf "$T/l.tar" -C "$T" f && gzip -n "$T/l.tar"
+oci_layout "$T/bad" "$T/l.tar.gz" >/dev/null
+ld=$(ls "$T/bad/blobs/sha256" | head -1)
+printf 'tampered' >>"$T/bad/blobs/sha256/$ld"
+tar -cf "$T/bd.tar" -C "$T/bad" oci-layout index.json blobs
+expect_fail "a bundle blob whose content is not its digest: invalid input" 2 "bd\.tar: blob sha256:.* holds content of" "" \
+	"$IMAGER" inspect "$T/bd.tar"
+
+# --- initramfs ---------------------------------------------------------------------------
+base=$INSTALL/amd64/initramfs.xz
+if "$IMAGER" metal --output-kind initramfs --system-extension-image "$OUT/extensions/hello-world-amd64" \
+	-o "$T/ir" -q --no-build-record 2>"$T/err"; then
+	ok "an initramfs with an extension builds"
+else
+	not_ok "an initramfs with an extension builds" "$(cat "$T/err")"
+fi
+ir=$(ls "$T"/ir/initramfs-amd64.* | head -1)
+"$IMAGER" inspect --json "$ir" >"$T/i.json" 2>"$T/err"
+check "an initramfs is inspected (--json parses)" json_check "$T/i.json" \
+	'd["kind"] == "initramfs" and [a["compression"] for a in d["archives"]] == ["xz", "xz"]' \
+	'd["archives"][0]["storedSize"] == '"$(stat -c %s "$base")" \
+	'd["archives"][1]["offset"] == '"$(stat -c %s "$base")"
+# cpio_list: "path size" per member (size for regular files, "-" otherwise) from cpio -tv
+cpio_list() { cpio -tv --quiet 2>/dev/null | awk '{ p = $NF; if ($1 ~ /^l/) p = $(NF-2); print p, ($1 ~ /^-/ ? $5 : "-") }' | sort; }
+json_list() { # FILE ARCHIVE-INDEX: the same from the JSON
+	python3 -c '
+import json, sys
+for m in json.load(open(sys.argv[1]))["members"]:
+    if m["archive"] == int(sys.argv[2]):
+        print(m["path"], m["size"] if m["type"] == "file" else "-")' "$1" "$2" | sort
+}
+xz -dc "$base" | cpio_list >"$T/c0.want"
+tail -c +$(($(stat -c %s "$base") + 1)) "$ir" | xz -dc | cpio_list >"$T/c1.want"
+check "initramfs: the base archive's members and sizes as cpio -tv lists them" diff "$T/c0.want" <(json_list "$T/i.json" 0)
+check "initramfs: the extensions archive's members as cpio -tv lists them" diff "$T/c1.want" <(json_list "$T/i.json" 1)
+name=$(sed -n 's/^  name: //p' "$OUT/extensions/hello-world-amd64/manifest.yaml")
+ver=$(sed -n 's/^  version: //p' "$OUT/extensions/hello-world-amd64/manifest.yaml")
+check "initramfs: the appended extension by name and version from its manifest" json_check "$T/i.json" \
+	"[(x['image'], x['name'], x['version']) for x in d['extensions']] == [('0.sqsh', '$name', '$ver')]" \
+	"d['extensions'][0]['size'] == {m['path']: m['size'] for m in d['members']}['0.sqsh']"
+check "initramfs: the human form fits 80 columns" human "$ir" "$T/i.txt"
+check "initramfs: the human form summarises members and names the extension" sh -c \
+	"grep -q '^members: [0-9]* (' '$T/i.txt' && grep -q 'more (--json lists them all)' '$T/i.txt' &&
+	grep -qx '  0.sqsh: $name $ver (.*)' '$T/i.txt' && [ \$(wc -l <'$T/i.txt') -lt 40 ]"
+xz -dc "$base" >"$T/plain.cpio"
+zstd -q -c "$T/plain.cpio" >"$T/z.cpio"
+gzip -n -c "$T/plain.cpio" >"$T/g.cpio"
+for c in plain z g; do
+	"$IMAGER" inspect --json "$T/$c.cpio" >"$T/$c.json" 2>"$T/err"
+	check "initramfs ($c): the same members as the xz archive" diff "$T/c0.want" <(json_list "$T/$c.json" 0)
+done
+head -c 100000 "$base" >"$T/it.xz"
+expect_fail "initramfs truncated (xz): invalid input, one line" 2 "it\.xz: xz data at byte 0 is truncated" "" "$IMAGER" inspect "$T/it.xz"
+head -c 4096 "$T/plain.cpio" >"$T/it.cpio"
+expect_fail "initramfs truncated (cpio): invalid input, one line" 2 "it\.cpio: the cpio member at byte" "" "$IMAGER" inspect "$T/it.cpio"
+{ cat "$T/plain.cpio"; printf 'garbage after the archive'; } >"$T/ig.cpio"
+expect_fail "garbage after an initramfs archive: invalid input, one line" 2 "ig\.cpio: at byte [0-9]* neither a newc cpio" "" "$IMAGER" inspect "$T/ig.cpio"
