@@ -1,5 +1,6 @@
-/* `imager inspect` of disk images, ISOs, installer bundles and initramfs (inspect_disk.c,
- * inspect_iso.c, inspect_bundle.c, inspect_initramfs.c); UKIs and EFI binaries are in
+/* `imager inspect` of disk images, ISOs, installer bundles, initramfs and squashfs /
+ * extensions (inspect_disk.c, inspect_iso.c, inspect_bundle.c, inspect_initramfs.c,
+ * inspect_ext.c); UKIs and EFI binaries are in
  * inspect_cmd.c. Output: a human form that fits 80 columns, or --json
  * (documented in doc/inspect-json.md; keys are only ever added). */
 #ifndef IMAGER_INSPECT_H
@@ -24,6 +25,9 @@ int imager_inspect_bundle(const char *path, int fd, int json, struct im_error *e
 /* An initramfs: newc cpio archives, plain or xz / zstd / gzip, one after another, with
  * the extensions the imager appends (inspect_initramfs.c). Read by path. */
 int imager_inspect_initramfs(const char *path, int json, struct im_error *err);
+/* A squashfs image: super block, entries and, for an extension, its manifest.yaml
+ * (inspect_ext.c). Read by path. */
+int imager_inspect_squashfs(const char *path, int json, struct im_error *err);
 /* Does the compressed stream at the start of fd hold a newc cpio (an initramfs)? */
 int inspect_compressed_cpio(int fd);
 

@@ -1,7 +1,8 @@
 /* `imager inspect FILE [--json]`: what a UKI / EFI binary holds — sections (name, VA,
  * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. The kind is told
- * from the file's bytes: disk images, ISOs, installer bundles and initramfs go to
- * inspect_disk.c / inspect_iso.c / inspect_bundle.c / inspect_initramfs.c; kinds
+ * from the file's bytes: disk images, ISOs, installer bundles, initramfs and squashfs
+ * go to inspect_disk.c / inspect_iso.c / inspect_bundle.c / inspect_initramfs.c /
+ * inspect_ext.c; kinds
  * recognised but not inspected yet (issue 14) exit 3. */
 #include <fcntl.h>
 #include <getopt.h>
@@ -202,6 +203,8 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 		rc = imager_inspect_disk(path, fd, json, &err);
 	else if (!strcmp(kind, "ISO 9660 image"))
 		rc = imager_inspect_iso(path, fd, json, &err);
+	else if (!strcmp(kind, "squashfs (extension)"))
+		rc = imager_inspect_squashfs(path, json, &err);
 	else if (!strcmp(kind, "cpio archive (initramfs)"))
 		rc = imager_inspect_initramfs(path, json, &err);
 	else if (!strcmp(kind, "tar archive (installer bundle)"))
@@ -209,8 +212,8 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 	else
 		rc = im_fail(&err, IM_EXIT_UNSUPPORTED,
 			     "inspect: %s: a %s; inspected are UKI / EFI binaries, raw or "
-			     "compressed (.zst, .xz, .gz) disk images, ISOs, installer bundles "
-			     "and initramfs",
+			     "compressed (.zst, .xz, .gz) disk images, ISOs, installer bundles, "
+			     "initramfs and squashfs images",
 			     path, kind);
 	if (tmp >= 0)
 		close(tmp);

@@ -140,3 +140,39 @@ head -c 4096 "$T/plain.cpio" >"$T/it.cpio"
 expect_fail "initramfs truncated (cpio): invalid input, one line" 2 "it\.cpio: the cpio member at byte" "" "$IMAGER" inspect "$T/it.cpio"
 { cat "$T/plain.cpio"; printf 'garbage after the archive'; } >"$T/ig.cpio"
 expect_fail "garbage after an initramfs archive: invalid input, one line" 2 "ig\.cpio: at byte [0-9]* neither a newc cpio" "" "$IMAGER" inspect "$T/ig.cpio"
+
+# --- system extension squashfs ------------------------------------------------------------
+ext=$OUT/extensions/hello-world-amd64
+if "$IMAGER" mksquashfs "$ext" "$T/ext.sqsh" 2>"$T/err"; then
+	ok "an extension squashfs packs"
+else
+	not_ok "an extension squashfs packs" "$(cat "$T/err")"
+fi
+"$IMAGER" inspect --json "$T/ext.sqsh" >"$T/e.json" 2>"$T/err"
+check "an extension is inspected (--json parses)" json_check "$T/e.json" \
+	'd["kind"] == "squashfs" and d["compression"] == "zstd" and d["size"] == '"$(stat -c %s "$T/ext.sqsh")"
+check "extension: name, version and compatibility from its manifest.yaml" json_check "$T/e.json" \
+	"d['manifest']['name'] == '$name' and d['manifest']['version'] == '$ver'" \
+	"d['manifest']['manifestVersion'] == 'v1alpha1'" \
+	"'\"' + d['manifest']['compatibility'] + '\"' in open('$ext/manifest.yaml').read()"
+# sq_list: "path size" per entry (size for regular files, "-" otherwise) from unsquashfs -lln
+sq_list() { unsquashfs -lln -d '' "$1" | awk 'NF >= 6 && $6 != "" { p = substr($6, 2); for (i = 7; i <= NF && $1 !~ /^l/; i++) p = p " " $i; print p, ($1 ~ /^-/ ? $3 : "-") }' | sort; }
+json_entries() { python3 -c '
+import json, sys
+for e in json.load(open(sys.argv[1]))["entries"]:
+    print(e["path"], e["size"] if e["type"] == "file" else "-")' "$1" | sort; }
+check "extension: every entry and file size as unsquashfs -lln lists them" diff <(sq_list "$T/ext.sqsh") <(json_entries "$T/e.json")
+check "extension: file count and total size" json_check "$T/e.json" \
+	"d['files'] == $(unsquashfs -lln -d '' "$T/ext.sqsh" | grep -c '^-')" \
+	"d['bytes'] == $(find "$ext" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+check "extension: the human form fits 80 columns" human "$T/ext.sqsh" "$T/e.txt"
+check "extension: the human form names it" grep -qx "extension: $name $ver (manifest v1alpha1)" "$T/e.txt"
+# the image inside the initramfs (rootfs only, no manifest)
+(cd "$T" && tail -c +$(($(stat -c %s "$base") + 1)) "$ir" | xz -dc | cpio -id --quiet 0.sqsh)
+"$IMAGER" inspect --json "$T/0.sqsh" >"$T/0.json" 2>"$T/err"
+check "the initramfs's extension image: no manifest" json_check "$T/0.json" 'd["manifest"] is None'
+check "the initramfs's extension image: entries as unsquashfs -lln lists them" diff <(sq_list "$T/0.sqsh") <(json_entries "$T/0.json")
+head -c 100000 "$T/ext.sqsh" >"$T/et.sqsh"
+expect_fail "extension truncated: invalid input, one line" 2 "et\.sqsh: .*truncated or not a squashfs" "" "$IMAGER" inspect "$T/et.sqsh"
+{ printf hsqs; head -c 4092 /dev/zero; } >"$T/eg.sqsh"
+expect_fail "squashfs magic and zeros: invalid input, one line" 2 "eg\.sqsh: " "" "$IMAGER" inspect "$T/eg.sqsh"
