@@ -1,6 +1,6 @@
-/* `imager inspect` of disk images, ISOs, installer bundles, initramfs and squashfs /
- * extensions (inspect_disk.c, inspect_iso.c, inspect_bundle.c, inspect_initramfs.c,
- * inspect_ext.c); UKIs and EFI binaries are in
+/* `imager inspect` of disk images, ISOs, installer bundles, initramfs, squashfs /
+ * extensions and VM formats (inspect_disk.c, inspect_iso.c, inspect_bundle.c,
+ * inspect_initramfs.c, inspect_ext.c, inspect_vm.c); UKIs and EFI binaries are in
  * inspect_cmd.c. Output: a human form that fits 80 columns, or --json
  * (documented in doc/inspect-json.md; keys are only ever added). */
 #ifndef IMAGER_INSPECT_H
@@ -28,6 +28,16 @@ int imager_inspect_initramfs(const char *path, int json, struct im_error *err);
 /* A squashfs image: super block, entries and, for an extension, its manifest.yaml
  * (inspect_ext.c). Read by path. */
 int imager_inspect_squashfs(const char *path, int json, struct im_error *err);
+/* VM formats, their headers (inspect_vm.c): qcow2, VHD (fixed or dynamic), a VMDK sparse
+ * extent, an OVA (tar: .ovf first, the .vmdk). */
+int imager_inspect_qcow2(const char *path, int fd, int json, struct im_error *err);
+int imager_inspect_vhd(const char *path, int fd, int json, struct im_error *err);
+int imager_inspect_vmdk(const char *path, int fd, int json, struct im_error *err);
+int imager_inspect_ova(const char *path, int fd, int json, struct im_error *err);
+/* A VHD footer at the end (fixed) or start (dynamic) of fd? A tar whose first member is
+ * a .ovf? */
+int inspect_is_vhd(int fd);
+int inspect_is_ova(int fd);
 /* Does the compressed stream at the start of fd hold a newc cpio (an initramfs)? */
 int inspect_compressed_cpio(int fd);
 

@@ -1,9 +1,8 @@
 /* `imager inspect FILE [--json]`: what a UKI / EFI binary holds — sections (name, VA,
  * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. The kind is told
- * from the file's bytes: disk images, ISOs, installer bundles, initramfs and squashfs
- * go to inspect_disk.c / inspect_iso.c / inspect_bundle.c / inspect_initramfs.c /
- * inspect_ext.c; kinds
- * recognised but not inspected yet (issue 14) exit 3. */
+ * from the file's bytes: disk images, ISOs, installer bundles, initramfs, squashfs and
+ * VM formats go to inspect_disk.c / inspect_iso.c / inspect_bundle.c /
+ * inspect_initramfs.c / inspect_ext.c / inspect_vm.c; other kinds exit 3. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
@@ -157,6 +156,7 @@ static const char *other_kind(int fd)
 	    {0, "\x1f\x8b", 2, "gzip-compressed file"},
 	    {0, "QFI\xfb", 4, "qcow2 disk image"},
 	    {0, "KDMV", 4, "vmdk disk image"},
+	    {0, "conectix", 8, "VHD disk image"},
 	    {0, "hsqs", 4, "squashfs (extension)"},
 	    {0, "07070", 5, "cpio archive (initramfs)"},
 	    {257, "ustar", 5, "tar archive (installer bundle)"},
@@ -165,8 +165,14 @@ static const char *other_kind(int fd)
 	    {4096, "EFI PART", 8, "GPT disk image"},
 	};
 	for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-		if (n >= k[i].off + k[i].len && !memcmp(b + k[i].off, k[i].magic, k[i].len))
+		if (n >= k[i].off + k[i].len && !memcmp(b + k[i].off, k[i].magic, k[i].len)) {
+			/* a fixed VHD is the raw disk + a footer; an OVA a tar, the .ovf first */
+			if (!strcmp(k[i].kind, "GPT disk image") && inspect_is_vhd(fd))
+				return "VHD disk image";
+			if (k[i].off == 257 && inspect_is_ova(fd))
+				return "OVA (tar)";
 			return k[i].kind;
+		}
 	return NULL;
 }
 
@@ -187,11 +193,11 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 			return imager_inspect_initramfs(path, json, &err) < 0 ? imager_report(&err)
 									      : 0;
 		}
-		if (!inner || strcmp(inner, "GPT disk image")) {
+		if (!inner || !(strstr(inner, "disk image") || !strcmp(inner, "ISO 9660 image"))) {
 			close(tmp);
 			im_fail(&err, IM_EXIT_UNSUPPORTED,
-				"inspect: %s: a %s holding %s; only disk images are inspected "
-				"inside compressed files",
+				"inspect: %s: a %s holding %s; only disk images, VM disks and "
+				"initramfs are inspected inside compressed files",
 				path, kind, inner ? inner : "no known kind");
 			return imager_report(&err);
 		}
@@ -203,6 +209,14 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 		rc = imager_inspect_disk(path, fd, json, &err);
 	else if (!strcmp(kind, "ISO 9660 image"))
 		rc = imager_inspect_iso(path, fd, json, &err);
+	else if (!strcmp(kind, "qcow2 disk image"))
+		rc = imager_inspect_qcow2(path, fd, json, &err);
+	else if (!strcmp(kind, "VHD disk image"))
+		rc = imager_inspect_vhd(path, fd, json, &err);
+	else if (!strcmp(kind, "vmdk disk image"))
+		rc = imager_inspect_vmdk(path, fd, json, &err);
+	else if (!strcmp(kind, "OVA (tar)"))
+		rc = imager_inspect_ova(path, fd, json, &err);
 	else if (!strcmp(kind, "squashfs (extension)"))
 		rc = imager_inspect_squashfs(path, json, &err);
 	else if (!strcmp(kind, "cpio archive (initramfs)"))
@@ -213,7 +227,7 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 		rc = im_fail(&err, IM_EXIT_UNSUPPORTED,
 			     "inspect: %s: a %s; inspected are UKI / EFI binaries, raw or "
 			     "compressed (.zst, .xz, .gz) disk images, ISOs, installer bundles, "
-			     "initramfs and squashfs images",
+			     "initramfs, squashfs images and VM formats",
 			     path, kind);
 	if (tmp >= 0)
 		close(tmp);

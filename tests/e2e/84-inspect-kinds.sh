@@ -176,3 +176,67 @@ head -c 100000 "$T/ext.sqsh" >"$T/et.sqsh"
 expect_fail "extension truncated: invalid input, one line" 2 "et\.sqsh: .*truncated or not a squashfs" "" "$IMAGER" inspect "$T/et.sqsh"
 { printf hsqs; head -c 4092 /dev/zero; } >"$T/eg.sqsh"
 expect_fail "squashfs magic and zeros: invalid input, one line" 2 "eg\.sqsh: " "" "$IMAGER" inspect "$T/eg.sqsh"
+
+# --- VM formats: qcow2, VHD (fixed, dynamic), OVA (and its VMDK) ------------------------------
+for f in qcow2 vhd vhd-dynamic ova; do
+	printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n  imageOptions:\n    diskFormat: %s\n' "$f" >"$T/$f.yaml"
+	check "imager metal as $f builds" "$IMAGER" "$T/$f.yaml" -o "$T/vm-$f" -q --no-build-record
+done
+q=$T/vm-qcow2/metal-amd64.qcow2 vf=$T/vm-vhd/metal-amd64.vhd vd=$T/vm-vhd-dynamic/metal-amd64.vhd ova=$T/vm-ova/metal-amd64.ova
+# qemu_vs FILE FORMAT PY-EXPR...: our JSON (d) against qemu-img info --output=json (q)
+qemu_vs() {
+	local f=$1 fmt=$2
+	shift 2
+	"$IMAGER" inspect --json "$f" >"$T/vm.json" 2>"$T/err" || { cat "$T/err"; return 1; }
+	qemu-img info -f "$fmt" --output=json "$f" >"$T/qi.json" || return 1
+	python3 - "$T/vm.json" "$T/qi.json" "$@" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); q = json.load(open(sys.argv[2]))
+bad = [e for e in sys.argv[3:] if not eval(e)]
+for e in bad:
+    print("false:", e, "\nours:", d, "\nqemu-img:", q)
+sys.exit(1 if bad else 0)
+PY
+}
+check "qcow2: virtual size, cluster size, version and compression as qemu-img reads them" qemu_vs "$q" qcow2 \
+	'd["kind"] == "qcow2" and d["virtualSize"] == q["virtual-size"] and d["clusterSize"] == q["cluster-size"]' \
+	'{3: "1.1", 2: "0.10"}[d["version"]] == q["format-specific"]["data"]["compat"]' \
+	'd["compression"] == q["format-specific"]["data"].get("compression-type", "zlib") and d["backingFile"] is None' \
+	'd["refcountBits"] == q["format-specific"]["data"]["refcount-bits"]'
+check "fixed VHD: virtual size as qemu-img reads it, the footer's creator and checksum" qemu_vs "$vf" vpc \
+	'd["kind"] == "vhd" and d["type"] == "fixed" and d["virtualSize"] == q["virtual-size"]' \
+	'd["creator"] == "qem2" and d["checksumOk"] and d["blockSize"] is None'
+check "dynamic VHD: virtual size and block size as qemu-img reads them" qemu_vs "$vd" vpc \
+	'd["type"] == "dynamic" and d["virtualSize"] == q["virtual-size"] and d["blockSize"] == q["cluster-size"]'
+mkdir -p "$T/ova" && tar -xf "$ova" -C "$T/ova"
+"$IMAGER" inspect --json "$ova" >"$T/ova.json" 2>"$T/err"
+check "OVA: members and sizes as tar lists them" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = [(l.split()[5], int(l.split()[2])) for l in open(sys.argv[2])]
+got = [(m["name"], m["size"]) for m in d["members"]]
+assert got == want, (got, want)' "$T/ova.json" <(tar tvf "$ova")
+qemu-img info -f vmdk --output=json "$T/ova/metal-amd64.vmdk" >"$T/qi.json"
+check "OVA: its VMDK's virtual size, grain size and create type as qemu-img reads them" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["vmdk"]; q = json.load(open(sys.argv[2]))
+assert d["member"] == "metal-amd64.vmdk" and d["virtualSize"] == q["virtual-size"], (d, q)
+assert d["grainSize"] == q["cluster-size"] and d["createType"] == q["format-specific"]["data"]["create-type"], (d, q)
+assert d["compression"] == "deflate"' "$T/ova.json" "$T/qi.json"
+check "OVA: the OVF's disk capacity is the VMDK's virtual size" json_check "$T/ova.json" \
+	'd["ovf"]["capacity"] == d["vmdk"]["virtualSize"] and d["ovf"]["virtualSystem"] == "metal-amd64"'
+check "a bare VMDK is inspected as in its OVA" sh -c "'$IMAGER' inspect --json '$T/ova/metal-amd64.vmdk' >'$T/vmdk.json' &&
+	python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))[\"vmdk\"]; sys.exit(any(a[k] != b[k] for k in b if k != \"member\"))' '$T/vmdk.json' '$T/ova.json'"
+for f in "$q" "$vf" "$vd" "$ova"; do
+	check "$(basename "$(dirname "$f")"): the human form fits 80 columns" human "$f" "$T/vm.txt"
+done
+zstd -q -c "$q" >"$T/q.zst"
+check "a .qcow2.zst is inspected as the qcow2" cmp <("$IMAGER" inspect --json "$T/q.zst" | sed 1,2d) <("$IMAGER" inspect --json "$q" | sed 1,2d)
+head -c 40 "$q" >"$T/qt.qcow2"
+expect_fail "qcow2 truncated: invalid input, one line" 2 "qt\.qcow2: a qcow2 header cut short" "" "$IMAGER" inspect "$T/qt.qcow2"
+{ head -c 512 "$vd"; head -c 4096 /dev/zero; } >"$T/vt.vhd"
+expect_fail "dynamic VHD cut after its footer copy: invalid input, one line" 2 "vt\.vhd: a dynamic VHD without its dynamic disk header" "" "$IMAGER" inspect "$T/vt.vhd"
+head -c 3000 "$ova" >"$T/ot.ova"
+expect_fail "OVA truncated: invalid input, one line" 2 "ot\.ova: " "" "$IMAGER" inspect "$T/ot.ova"
+head -c 100 "$T/ova/metal-amd64.vmdk" >"$T/mt.vmdk"
+expect_fail "VMDK truncated: invalid input, one line" 2 "mt\.vmdk: a VMDK sparse extent header cut short" "" "$IMAGER" inspect "$T/mt.vmdk"
