@@ -174,7 +174,11 @@ static int walk_layer(struct bundle *bu, struct blob *bl, struct nest *n)
 	archive_read_support_format_tar(in);
 	archive_read_support_filter_gzip(in);
 	archive_read_support_filter_zstd(in);
-	int rc = archive_read_open(in, n, NULL, nest_read, NULL) == ARCHIVE_OK ? 0 : -1;
+	/* a small blob is walked from memory, a large one as it streams by */
+	int rc = (n ? archive_read_open(in, n, NULL, nest_read, NULL)
+		    : archive_read_open_memory(in, bl->data, bl->size)) == ARCHIVE_OK
+		     ? 0
+		     : -1;
 	while (!rc && (rc = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
@@ -196,6 +200,14 @@ static int walk_layer(struct bundle *bu, struct blob *bl, struct nest *n)
 	return bl->layer ? 0 : -1;
 }
 
+/* gzip (RFC 1952 §2.3.1), zstd (RFC 8878 §3.1.1) or a ustar header (POSIX pax) */
+static int layer_magic(const uint8_t *p, size_t len)
+{
+	return (len > 2 && p[0] == 0x1f && p[1] == 0x8b) ||
+	       (len > 4 && !memcmp(p, "\x28\xb5\x2f\xfd", 4)) ||
+	       (len > 262 && !memcmp(p + 257, "ustar", 5));
+}
+
 /* One entry of the outer archive: hashed, kept when small, walked when a tar layer. */
 static int read_blob(struct bundle *bu, struct archive *a, struct archive_entry *e)
 {
@@ -206,8 +218,13 @@ static int read_blob(struct bundle *bu, struct archive *a, struct archive_entry 
 	struct blob *bl = &bu->b[bu->nb++];
 	*bl = (struct blob){.name = strip(archive_entry_pathname(e)),
 			    .size = (uint64_t)archive_entry_size(e)};
-	if (bl->size <= SMALL_MAX)
-		return bl->name ? read_entry(a, bl->sha, &bl->data, SMALL_MAX) : -1;
+	if (bl->size <= SMALL_MAX) {
+		if (!bl->name || read_entry(a, bl->sha, &bl->data, SMALL_MAX) < 0)
+			return -1;
+		if (bl->data && layer_magic((const uint8_t *)bl->data, bl->size))
+			walk_layer(bu, bl, NULL);
+		return 0;
+	}
 	struct nest *n = malloc(sizeof *n);
 	uint8_t *peek = malloc(PEEK), d[32];
 	size_t len = 0;
@@ -223,10 +240,7 @@ static int read_blob(struct bundle *bu, struct archive *a, struct archive_entry 
 		len += (size_t)got;
 	EVP_DigestUpdate(n->md, peek, len);
 	n->peek_len = len;
-	/* gzip (RFC 1952 §2.3.1), zstd (RFC 8878 §3.1.1) or a ustar header (POSIX pax) */
-	if (got >= 0 && ((len > 2 && peek[0] == 0x1f && peek[1] == 0x8b) ||
-			 (len > 4 && !memcmp(peek, "\x28\xb5\x2f\xfd", 4)) ||
-			 (len > 262 && !memcmp(peek + 257, "ustar", 5))))
+	if (got >= 0 && layer_magic(peek, len))
 		walk_layer(bu, bl, n);
 	n->peek = NULL;
 	while ((got = archive_read_data(a, n->buf, sizeof n->buf)) > 0)

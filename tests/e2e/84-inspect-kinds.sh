@@ -79,6 +79,25 @@ check "bundle: the --tar-to-stdout form is inspected as the file is" cmp <(sed 1
 check "bundle: the human form fits 80 columns" human "$b" "$T/b.txt"
 check "bundle: the human form names the platform and the kernel" sh -c \
 	"grep -q '^platform: linux/amd64' '$T/b.txt' && grep -q '^  /usr/install/amd64/vmlinuz ' '$T/b.txt'"
+# the Secure Boot bundle: the signed UKI and the enrollment files among the assets
+"$IMAGER" keys --output "$T/keys" >/dev/null 2>"$T/err"
+"$IMAGER" secureboot-installer --secureboot-keys "$T/keys" -o "$T/sb" -q --no-build-record 2>"$T/err"
+sb=$T/sb/installer-amd64-secureboot.tar
+"$IMAGER" inspect --json "$sb" >"$T/sb.json" 2>"$T/err"
+skopeo inspect "oci-archive:$sb" >"$T/sbs.json" 2>"$T/err"
+check "Secure Boot bundle: manifest as skopeo reads it, uki.efi and db.auth among the assets" json_check "$T/sb.json" \
+	'd["manifest"]["digest"] == json.load(open("'"$T"'/sbs.json"))["Digest"]' \
+	'{"/usr/install/amd64/uki.efi", "/usr/install/amd64/esp/loader/keys/auto/db.auth"} <= {a["path"] for a in d["assets"]}'
+check "Secure Boot bundle: the human form fits 80 columns" human "$sb" "$T/sb.txt"
+# a small layer (walked from memory) made by hand with lib.sh's oci_layout
+mkdir -p "$T/sl/usr/install/arm64" && printf 'v9.9.9\n' >"$T/sl/usr/install/arm64/version"
+tar -cf "$T/sl.tar" -C "$T/sl" usr && gzip -n "$T/sl.tar"
+oci_layout "$T/small" "$T/sl.tar.gz" >/dev/null
+tar -cf "$T/small.tar" -C "$T/small" oci-layout index.json blobs
+"$IMAGER" inspect --json "$T/small.tar" >"$T/small.json" 2>"$T/err"
+check "bundle: a small hand-made layer's assets and record" json_check "$T/small.json" \
+	'[(a["path"], a["size"]) for a in d["assets"]] == [("/usr/install/arm64/version", 7)]' \
+	'd["record"]["version"] == "v9.9.9" and d["layers"][0]["files"] == 1'
 head -c 300000 "$b" >"$T/bt.tar"
 expect_fail "bundle truncated: invalid input, one line" 2 "bt\.tar: " "" "$IMAGER" inspect "$T/bt.tar"
 tar -cf "$T/nl.tar" -C "$INSTALL/amd64" kernel.release
