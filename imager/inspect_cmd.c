@@ -1,7 +1,8 @@
 /* `imager inspect FILE [--json]`: what a UKI / EFI binary holds — sections (name, VA,
  * size, sha256), .osrel, .cmdline, .uname, the Authenticode signer. The kind is told
- * from the file's bytes: disk images and ISOs go to inspect_disk.c / inspect_iso.c;
- * kinds recognised but not inspected yet (issue 14) exit 3. */
+ * from the file's bytes: disk images, ISOs, installer bundles, initramfs, squashfs and
+ * VM formats go to inspect_disk.c / inspect_iso.c / inspect_bundle.c /
+ * inspect_initramfs.c / inspect_ext.c / inspect_vm.c; other kinds exit 3. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
@@ -155,6 +156,7 @@ static const char *other_kind(int fd)
 	    {0, "\x1f\x8b", 2, "gzip-compressed file"},
 	    {0, "QFI\xfb", 4, "qcow2 disk image"},
 	    {0, "KDMV", 4, "vmdk disk image"},
+	    {0, "conectix", 8, "VHD disk image"},
 	    {0, "hsqs", 4, "squashfs (extension)"},
 	    {0, "07070", 5, "cpio archive (initramfs)"},
 	    {257, "ustar", 5, "tar archive (installer bundle)"},
@@ -163,8 +165,14 @@ static const char *other_kind(int fd)
 	    {4096, "EFI PART", 8, "GPT disk image"},
 	};
 	for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-		if (n >= k[i].off + k[i].len && !memcmp(b + k[i].off, k[i].magic, k[i].len))
+		if (n >= k[i].off + k[i].len && !memcmp(b + k[i].off, k[i].magic, k[i].len)) {
+			/* a fixed VHD is the raw disk + a footer; an OVA a tar, the .ovf first */
+			if (!strcmp(k[i].kind, "GPT disk image") && inspect_is_vhd(fd))
+				return "VHD disk image";
+			if (k[i].off == 257 && inspect_is_ova(fd))
+				return "OVA (tar)";
 			return k[i].kind;
+		}
 	return NULL;
 }
 
@@ -174,15 +182,22 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 {
 	struct im_error err = {0};
 	int tmp = -1;
-	if (strstr(kind, "-compressed")) {
+	if (strstr(kind, "-compressed") && inspect_compressed_cpio(fd))
+		kind = "cpio archive (initramfs)";
+	else if (strstr(kind, "-compressed")) {
 		if ((tmp = imager_inspect_decompress(path, &err)) < 0)
 			return imager_report(&err);
 		const char *inner = other_kind(tmp);
-		if (!inner || strcmp(inner, "GPT disk image")) {
+		if (inner && !strcmp(inner, "cpio archive (initramfs)")) {
+			close(tmp);
+			return imager_inspect_initramfs(path, json, &err) < 0 ? imager_report(&err)
+									      : 0;
+		}
+		if (!inner || !(strstr(inner, "disk image") || !strcmp(inner, "ISO 9660 image"))) {
 			close(tmp);
 			im_fail(&err, IM_EXIT_UNSUPPORTED,
-				"inspect: %s: a %s holding %s; only disk images are inspected "
-				"inside compressed files",
+				"inspect: %s: a %s holding %s; only disk images, VM disks and "
+				"initramfs are inspected inside compressed files",
 				path, kind, inner ? inner : "no known kind");
 			return imager_report(&err);
 		}
@@ -194,10 +209,25 @@ static int inspect_other(const char *path, int fd, const char *kind, int json)
 		rc = imager_inspect_disk(path, fd, json, &err);
 	else if (!strcmp(kind, "ISO 9660 image"))
 		rc = imager_inspect_iso(path, fd, json, &err);
+	else if (!strcmp(kind, "qcow2 disk image"))
+		rc = imager_inspect_qcow2(path, fd, json, &err);
+	else if (!strcmp(kind, "VHD disk image"))
+		rc = imager_inspect_vhd(path, fd, json, &err);
+	else if (!strcmp(kind, "vmdk disk image"))
+		rc = imager_inspect_vmdk(path, fd, json, &err);
+	else if (!strcmp(kind, "OVA (tar)"))
+		rc = imager_inspect_ova(path, fd, json, &err);
+	else if (!strcmp(kind, "squashfs (extension)"))
+		rc = imager_inspect_squashfs(path, json, &err);
+	else if (!strcmp(kind, "cpio archive (initramfs)"))
+		rc = imager_inspect_initramfs(path, json, &err);
+	else if (!strcmp(kind, "tar archive (installer bundle)"))
+		rc = imager_inspect_bundle(path, fd, json, &err);
 	else
 		rc = im_fail(&err, IM_EXIT_UNSUPPORTED,
 			     "inspect: %s: a %s; inspected are UKI / EFI binaries, raw or "
-			     "compressed (.zst, .xz, .gz) disk images and ISOs",
+			     "compressed (.zst, .xz, .gz) disk images, ISOs, installer bundles, "
+			     "initramfs, squashfs images and VM formats",
 			     path, kind);
 	if (tmp >= 0)
 		close(tmp);
@@ -214,18 +244,23 @@ int imager_cmd_inspect(int argc, char **argv)
 		if (c == 'j')
 			json = 1;
 		else if (c == 'h') {
-			puts("usage: imager inspect [--json] FILE\n"
-			     "  UKI / EFI binary: sections, .osrel, .cmdline, .uname, signer,\n"
-			     "    predicted PCR 11.\n"
-			     "  disk image (raw, .zst, .xz, .gz): partitions, bootloader, A/B "
-			     "slots\n"
-			     "    (state, version, UKI, command line), META values.\n"
-			     "  ISO: volume id, El Torito entries, partitions, files, bootloader,\n"
-			     "    command line, META values.\n"
-			     "  Other kinds (qcow2, VHD, OVA, installer bundle, initramfs, "
-			     "extension)\n"
-			     "  are recognised by their bytes and exit 3 (not yet).\n"
-			     "  --json: the same as one JSON object (doc/inspect-json.md).");
+			puts(
+			    "usage: imager inspect [--json] FILE\n"
+			    "  UKI / EFI binary: sections, .osrel, .cmdline, .uname, signer,\n"
+			    "    predicted PCR 11.\n"
+			    "  disk image (raw, .zst, .xz, .gz): partitions, bootloader, A/B "
+			    "slots\n"
+			    "    (state, version, UKI, command line), META values.\n"
+			    "  ISO: volume id, El Torito entries, partitions, files, bootloader,\n"
+			    "    command line, META values.\n"
+			    "  installer bundle (OCI layout tar, or --tar-to-stdout's tar of it):\n"
+			    "    index, manifest, config, layers, /usr/install assets, record.\n"
+			    "  initramfs (plain, xz, zstd or gzip newc cpio, concatenated): "
+			    "archives,\n"
+			    "    members (path, mode, size), the appended extensions.\n"
+			    "  Other kinds (qcow2, VHD, OVA, extension) are recognised by their\n"
+			    "  bytes and exit 3 (not yet).\n"
+			    "  --json: the same as one JSON object (doc/inspect-json.md).");
 			return 0;
 		} else
 			return imager_bad_flag("inspect", argv);

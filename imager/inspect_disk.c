@@ -48,6 +48,22 @@ void inspect_wrap(FILE *f, int indent, const char *key, const char *value)
 	}
 }
 
+void inspect_human(uint64_t n, char out[16])
+{
+	static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	if (n < 1024) {
+		snprintf(out, 16, "%u B", (unsigned)n);
+		return;
+	}
+	double v = (double)n / 1024;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < sizeof unit / sizeof unit[0]) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, 16, "%.1f %s", v, unit[u]);
+}
+
 /* Well-known GPT partition types (UEFI 2.10 §5.3.3 table 5-7; Linux filesystem data and
  * the BIOS boot partition from the Discoverable Partitions Specification / GRUB). */
 static const char *type_name(const char *guid)

@@ -2,9 +2,9 @@
 # imager inspect (issue 14): the kind is told from the file's bytes. A UKI, a disk image
 # (raw, .zst, .xz, .gz) and an ISO are inspected: --json round-trips what the build put in
 # (partitions as sfdisk reads them, slots, command line, META values) and the human form
-# of the disk image and the ISO fits 80 columns. Other kinds the imager writes are
-# recognised and refused with exit 3 ("not inspected yet") in one line; a file of no
-# known kind is invalid input (2).
+# of the disk image and the ISO fits 80 columns. The other kinds (bundles, initramfs,
+# extensions, VM formats) are checked by 84-inspect-kinds; here only that each is told
+# by its bytes; a file of no known kind is invalid input (2).
 . "$(dirname "$0")/lib.sh"
 
 o="$T/out"
@@ -110,13 +110,13 @@ expect_fail "gzip of no known kind: exit 3" 3 "g\.img: a gzip-compressed file ho
 { head -c 1000 /dev/zero; printf 'x'; } | zstd -q -c | head -c 20 >"$T/zt.img"
 expect_fail "a truncated .zst: invalid input" 2 "zt\.img: " "" "$IMAGER" inspect "$T/zt.img"
 qemu-img create -q -f qcow2 "$T/q.img" 1M
-expect_fail "qcow2: recognised, not yet" 3 "q\.img: a qcow2 disk image" "" "$IMAGER" inspect "$T/q.img"
+check "qcow2: inspected by its header (84 checks VM formats)" sh -c "'$IMAGER' inspect '$T/q.img' | grep -qx 'virtual size: 1.0 MiB (1048576 bytes)'"
 xz -dc "$INSTALL/amd64/initramfs.xz" | head -c 4096 >"$T/cpio.img"
-expect_fail "cpio (initramfs): recognised, not yet" 3 "cpio\.img: a cpio archive" "" "$IMAGER" inspect "$T/cpio.img"
+expect_fail "cpio (initramfs) cut short: invalid input (84 inspects whole ones)" 2 "cpio\.img: the cpio member at byte" "" "$IMAGER" inspect "$T/cpio.img"
 { printf hsqs; head -c 4092 /dev/zero; } >"$T/sq.img" # the superblock magic only
-expect_fail "squashfs: recognised, not yet" 3 "sq\.img: a squashfs" "" "$IMAGER" inspect "$T/sq.img"
+expect_fail "squashfs magic only: invalid input (84 inspects images)" 2 "sq\.img: .*not a squashfs" "" "$IMAGER" inspect "$T/sq.img"
 tar -cf "$T/t.img" -C "$INSTALL/amd64" kernel.release
-expect_fail "tar (bundle): recognised, not yet" 3 "t\.img: a tar archive" "" "$IMAGER" inspect "$T/t.img"
+expect_fail "tar that is no bundle: invalid input (84 inspects bundles)" 2 "t\.img: a tar archive but not an OCI image layout" "" "$IMAGER" inspect "$T/t.img"
 
 # Bad inputs: no known kind, truncated UKI, missing file.
 head -c 10000 /dev/urandom | tr -d '\037\050\375QKh0' >"$T/garbage"
