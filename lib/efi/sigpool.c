@@ -19,11 +19,10 @@
 
 #include "imager/util/base64.h"
 
-#define MAX_SIG	   512
-#define MAX_ITEM   8192		   /* longest item looked for: a certificate */
-#define CHUNK	   (4u << 20)	   /* streamed reads */
-#define MAX_MEMBER (2048ull << 20) /* a compressed tar member is opened in memory */
-#define MAX_DEPTH  3
+#define MAX_SIG	  512
+#define MAX_ITEM  8192	     /* longest item looked for: a certificate */
+#define CHUNK	  (4u << 20) /* streamed reads */
+#define MAX_DEPTH 3
 
 struct sig {
 	size_t len;
@@ -271,9 +270,49 @@ static int looks_nested(const uint8_t *b, size_t n)
 	       (n >= 6 && !memcmp(b, xz, 6)) || (n >= 512 && !memcmp(b + 257, "ustar", 5));
 }
 
+/* A member that is itself compressed or a tar, read through a second libarchive reader
+ * whose input is the outer reader's data (the bytes already read come first): streamed,
+ * never held whole. */
+struct nest {
+	struct archive *outer;
+	const uint8_t *first;
+	size_t first_len;
+	uint8_t buf[1 << 16];
+};
+
+static la_ssize_t nest_read(struct archive *a, void *ud, const void **out)
+{
+	(void)a;
+	struct nest *n = ud;
+	if (n->first) {
+		*out = n->first;
+		n->first = NULL;
+		return (la_ssize_t)n->first_len;
+	}
+	*out = n->buf;
+	return archive_read_data(n->outer, n->buf, sizeof(n->buf));
+}
+
+static int scan_nested(struct im_sigpool *p, struct archive *outer, const uint8_t *first,
+		       size_t first_len, int depth, struct im_error *err)
+{
+	struct nest *n = malloc(sizeof(*n));
+	struct archive *in = n ? open_reader() : NULL;
+	int rc = 0;
+	if (!in) {
+		free(n);
+		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
+	}
+	*n = (struct nest){.outer = outer, .first = first, .first_len = first_len};
+	if (archive_read_open(in, n, NULL, nest_read, NULL) == ARCHIVE_OK)
+		rc = scan_archive(p, in, depth + 1, err);
+	archive_read_free(in);
+	free(n);
+	return rc;
+}
+
 /* A tar member or the one raw stream: streamed through the scanner with MAX_ITEM bytes of
- * the previous read kept in front, unless it is itself compressed or a tar (then read whole
- * and opened again). */
+ * the previous read kept in front, unless it is itself compressed or a tar (scan_nested). */
 static int scan_entry(struct im_sigpool *p, struct archive *a, int64_t size, int depth,
 		      struct im_error *err)
 {
@@ -290,23 +329,8 @@ static int scan_entry(struct im_sigpool *p, struct archive *a, int64_t size, int
 			break;
 		}
 		if (first && n > 0 && depth < MAX_DEPTH && size > 0 &&
-		    (uint64_t)size <= MAX_MEMBER && looks_nested(buf, (size_t)n)) {
-			uint8_t *whole = realloc(buf, (size_t)size);
-			if (!whole) {
-				rc = im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-				break;
-			}
-			buf = whole;
-			size_t got = (size_t)n;
-			while (got < (size_t)size &&
-			       (n = archive_read_data(a, buf + got, (size_t)size - got)) > 0)
-				got += (size_t)n;
-			struct archive *in = open_reader();
-			if (!in || archive_read_open_memory(in, buf, got) != ARCHIVE_OK)
-				im_sigpool_scan_buf(p, buf, got);
-			else
-				rc = scan_archive(p, in, depth + 1, err);
-			archive_read_free(in);
+		    looks_nested(buf, (size_t)n)) {
+			rc = scan_nested(p, a, buf, (size_t)n, depth, err);
 			break;
 		}
 		first = 0;
