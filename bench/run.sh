@@ -29,7 +29,7 @@ cd "$SRC"
 RUNS=3 PAYLOAD_MB=100 EXT_MB=50 QUICK=0 ONLY=
 AWS_SMALL=8GiB AWS_LARGE=100GiB
 usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 while [ $# -gt 0 ]; do
@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 done
 if [ $QUICK = 1 ]; then
 	# Seconds, not minutes: small payload, small disks, one run; the .xz case on a small
-	# systemd-boot image (xz of 3 GiB of zeros alone takes ~50 s here).
+	# systemd-boot image (xz of 3 GiB of zeros alone takes ~60 s here).
 	RUNS=1 PAYLOAD_MB=2 EXT_MB=2 AWS_SMALL=1GiB AWS_LARGE=8GiB
 fi
 [[ $RUNS =~ ^[1-9][0-9]*$ && $PAYLOAD_MB =~ ^[0-9]+$ && $EXT_MB =~ ^[1-9][0-9]*$ ]] || {
