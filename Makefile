@@ -29,11 +29,11 @@ UNIT_BINS     := $(addprefix $(BUILD)/tests/,$(basename $(notdir $(UNIT_SRCS))))
 # Unit tests mirror lib/<group>/; their binaries sit flat in $(BUILD)/tests/.
 vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
 
-.PHONY: all deps payload extensions check lint unit e2e install clean iso format help fuzz fuzz-seeds
+.PHONY: all deps payload extensions check lint unit e2e install clean iso format help fuzz fuzz-seeds bench
 all: deps bin/imager bin/installer $(BUILD)/libimager.a
 
 help:
-	@echo "targets: deps all payload extensions iso check lint unit e2e install clean format fuzz fuzz-seeds"
+	@echo "targets: deps all payload extensions iso check lint unit e2e install clean format fuzz fuzz-seeds bench"
 
 # Debian packages needed to build and test; installs only the missing ones.
 deps:
@@ -147,6 +147,13 @@ lint: deps
 
 check: deps lint all $(UNIT_BINS) $(REPLAY_BINS) $(BUILD)/san/bin/imager $(BUILD)/san/bin/installer payload extensions
 	@OUT=$(OUT) BUILD=$(BUILD) tests/run.sh
+
+# The benchmark of issue 15 (bench/run.sh, README "Benchmark"): every output against the
+# standard tools and a physical limit, one table. BENCH_ARGS: e.g. --runs 5, --payload-mb
+# 400, --quick (what tests/e2e/90-bench-quick.sh runs in `make check`).
+BENCH_ARGS ?=
+bench: deps all payload extensions
+	@OUT=$(OUT) bench/run.sh $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/imager
