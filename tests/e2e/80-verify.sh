@@ -13,6 +13,12 @@ o=$T/o
 "$IMAGER" keys --output "$T/keys" >/dev/null 2>&1 || not_ok "imager keys" "for the Secure Boot kinds"
 printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n' >"$T/raw.yaml"
 printf 'baseProfileName: metal\noutput:\n  outFormat: raw\n  imageOptions: {diskFormat: qcow2}\n' >"$T/qcow2.yaml"
+# every other disk format and compression, on the smallest disk the layout allows
+small() { # NAME YAML-LINES: a profile file
+	printf '%b' "$2" >"$T/$1.yaml"
+	echo "$T/$1.yaml"
+}
+SMALL='  imageOptions: {diskSize: 1246MiB'
 
 # kind ARTIFACT-NAME BUILD-ARGS...
 kinds=()
@@ -35,6 +41,11 @@ build metal-amd64-secureboot.iso secureboot-iso --secureboot-keys "$T/keys"
 build metal-amd64.raw "$T/raw.yaml"
 build metal-amd64.raw.zst metal
 build metal-amd64.qcow2 "$T/qcow2.yaml"
+build metal-amd64.raw.xz "$(small xz "baseProfileName: metal\noutput:\n  outFormat: .xz\n")"
+build metal-amd64.raw.gz "$(small gz "baseProfileName: metal\noutput:\n  outFormat: .gz\n")"
+build metal-amd64.vhd "$(small vhd "baseProfileName: metal\noutput:\n  outFormat: raw\n$SMALL, diskFormat: vhd}\n")"
+build vmware-amd64.ova "$(small ova "baseProfileName: vmware\noutput:\n$SMALL}\n")"
+build gcp-amd64.raw.tar.gz "$(small gcp "baseProfileName: gcp\noutput:\n$SMALL}\n")"
 build installer-amd64.tar installer
 build metal-amd64-secureboot.raw.zst secureboot-metal --secureboot-keys "$T/keys"
 build installer-amd64-secureboot.tar secureboot-installer --secureboot-keys "$T/keys"
