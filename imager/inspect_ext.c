@@ -4,14 +4,9 @@
  * (path, type, mode, size) and, when there is a /manifest.yaml, the extension it names
  * (name, version, author, description, compatibility.talos.version). Read with
  * libsquashfs; nothing is extracted. */
-#include <errno.h>
-#include <sqfs/compressor.h>
-#include <sqfs/data_reader.h>
-#include <sqfs/dir_reader.h>
-#include <sqfs/id_table.h>
+#include <limits.h>
 #include <sqfs/inode.h>
-#include <sqfs/io.h>
-#include <sqfs/super.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +14,7 @@
 #include "inspect.h"
 #include "json.h"
 #include "imager/fs/oci.h"
+#include "imager/fs/sqread.h"
 #include "imager/util/error.h"
 
 #define MANIFEST_MAX (64u << 10)
@@ -39,13 +35,7 @@ static const char *const man_keys[] = {"manifestVersion", "name",	 "version",
 
 struct sq {
 	const char *path;
-	sqfs_file_t *file;
-	sqfs_super_t super;
-	sqfs_compressor_t *cmp;
-	sqfs_id_table_t *ids;
-	sqfs_dir_reader_t *dirs;
-	sqfs_data_reader_t *data;
-	sqfs_tree_node_t *root;
+	struct im_sqfs_reader r;
 	struct entry *e;
 	size_t ne;
 	int has_manifest;
@@ -62,38 +52,15 @@ static int sq_fail(struct sq *s, const char *step, int rc, struct im_error *err)
 
 static int sq_open(struct sq *s, struct im_error *err)
 {
-	sqfs_compressor_config_t cfg;
-	int rc;
-	if (!(s->file = sqfs_open_file(s->path, SQFS_FILE_OPEN_READ_ONLY)))
-		return im_fail_errno(err, im_exit_for_input_errno(errno), "inspect: %s", s->path);
-	if ((rc = sqfs_super_read(&s->super, s->file)))
-		return sq_fail(s, "reading the super block", rc, err);
-	sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)s->super.compression_id,
-				    s->super.block_size, SQFS_COMP_FLAG_UNCOMPRESS);
-	if ((rc = sqfs_compressor_create(&cfg, &s->cmp)))
-		return im_fail(err, IM_EXIT_UNSUPPORTED, "inspect: %s: compressor %s not supported",
-			       s->path, sqfs_compressor_name_from_id(s->super.compression_id));
-	s->ids = sqfs_id_table_create(0);
-	s->dirs = sqfs_dir_reader_create(&s->super, s->cmp, s->file, 0);
-	s->data = sqfs_data_reader_create(s->file, s->super.block_size, s->cmp, 0);
-	if (!s->ids || !s->dirs || !s->data)
-		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	if ((rc = sqfs_id_table_read(s->ids, s->file, &s->super, s->cmp)))
-		return sq_fail(s, "reading the ID table", rc, err);
-	if ((rc = sqfs_data_reader_load_fragment_table(s->data, &s->super)))
-		return sq_fail(s, "reading the fragment table", rc, err);
-	if ((rc = sqfs_dir_reader_get_full_hierarchy(s->dirs, s->ids, NULL, 0, &s->root)))
-		return sq_fail(s, "reading the directory tree", rc, err);
-	return 0;
+	char what[PATH_MAX + 16];
+	snprintf(what, sizeof(what), "inspect: %s", s->path);
+	int rc = im_sqfs_reader_open(&s->r, s->path, what, err);
+	return rc == 1 ? sq_fail(s, s->r.step, s->r.rc, err) : rc;
 }
 
 static void sq_close(struct sq *s)
 {
-	sqfs_dir_tree_destroy(s->root);
-	void *objs[] = {s->data, s->dirs, s->ids, s->cmp, s->file};
-	for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++)
-		if (objs[i])
-			sqfs_destroy(objs[i]);
+	im_sqfs_reader_close(&s->r);
 	for (size_t i = 0; i < s->ne; i++)
 		free(s->e[i].path);
 	for (size_t i = 0; i < N_MAN; i++)
@@ -166,7 +133,7 @@ static char *dup_scalar(const yaml_node_t *n)
 /* /manifest.yaml, when the image has one (an extension). */
 static int read_manifest(struct sq *s, struct im_error *err)
 {
-	const sqfs_tree_node_t *n = s->root->children;
+	const sqfs_tree_node_t *n = s->r.root->children;
 	while (n && strcmp((const char *)n->name, "manifest.yaml"))
 		n = n->next;
 	sqfs_u64 size = 0;
@@ -179,7 +146,8 @@ static int read_manifest(struct sq *s, struct im_error *err)
 	char *text = calloc(1, (size_t)size + 1);
 	if (!text)
 		return im_fail(err, IM_EXIT_INTERNAL, "out of memory");
-	sqfs_s32 got = size ? sqfs_data_reader_read(s->data, n->inode, 0, text, (sqfs_u32)size) : 0;
+	sqfs_s32 got =
+	    size ? sqfs_data_reader_read(s->r.data, n->inode, 0, text, (sqfs_u32)size) : 0;
 	struct im_ydoc d = {0};
 	char what[300];
 	snprintf(what, sizeof what, "inspect: %s: /manifest.yaml", s->path);
@@ -231,12 +199,12 @@ static void print_json(FILE *f, const struct sq *s)
 	struct stat st;
 	fprintf(f, ",\n  \"kind\": \"squashfs\",\n  \"size\": %llu,\n  \"bytesUsed\": %llu",
 		stat(s->path, &st) == 0 ? (unsigned long long)st.st_size : 0ull,
-		(unsigned long long)s->super.bytes_used);
+		(unsigned long long)s->r.super.bytes_used);
 	fprintf(f,
 		",\n  \"compression\": \"%s\",\n  "
 		"\"blockSize\": %u,\n  \"inodes\": %u,\n  \"modified\": %u,\n  \"manifest\": ",
-		sqfs_compressor_name_from_id(s->super.compression_id) ?: "unknown",
-		s->super.block_size, s->super.inode_count, s->super.modification_time);
+		sqfs_compressor_name_from_id(s->r.super.compression_id) ?: "unknown",
+		s->r.super.block_size, s->r.super.inode_count, s->r.super.modification_time);
 	for (size_t i = 0; s->has_manifest && i < N_MAN; i++) {
 		fprintf(f, "%s\"%s\": ", i ? ", " : "{", man_keys[i]);
 		jstr(f, s->man[i]);
@@ -262,11 +230,11 @@ static void print_human(FILE *f, const struct sq *s)
 	char h1[16], h2[16];
 	totals(s, count, &bytes);
 	inspect_wrap(f, 0, "file", s->path);
-	inspect_human(s->super.bytes_used, h1);
-	inspect_human(s->super.block_size, h2);
-	fprintf(f, "kind: squashfs %u.%u, %s, %s blocks, %s\n", s->super.version_major,
-		s->super.version_minor,
-		sqfs_compressor_name_from_id(s->super.compression_id) ?: "unknown", h2, h1);
+	inspect_human(s->r.super.bytes_used, h1);
+	inspect_human(s->r.super.block_size, h2);
+	fprintf(f, "kind: squashfs %u.%u, %s, %s blocks, %s\n", s->r.super.version_major,
+		s->r.super.version_minor,
+		sqfs_compressor_name_from_id(s->r.super.compression_id) ?: "unknown", h2, h1);
 	if (s->has_manifest) {
 		fprintf(f, "extension: %.30s %.30s (manifest %.12s)\n", s->man[1] ?: "(no name)",
 			s->man[2] ?: "(no version)", s->man[0] ?: "?");
@@ -304,7 +272,7 @@ int imager_inspect_squashfs(const char *path, int json, struct im_error *err)
 	struct sq s = {.path = path};
 	int rc = sq_open(&s, err);
 	if (!rc)
-		rc = walk(&s, s.root, "", 0, err);
+		rc = walk(&s, s.r.root, "", 0, err);
 	if (!rc)
 		rc = read_manifest(&s, err);
 	if (!rc)

@@ -13,6 +13,7 @@
 #include "imager/fs/oci.h"
 #include "imager/fs/oci_bundle.h"
 #include "imager/fs/oci_write.h"
+#include "imager/fs/sqread.h"
 #include "imager/fs/squashfs.h"
 #include "imager/fs/tarstream.h"
 

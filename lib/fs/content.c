@@ -12,15 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqfs/compressor.h>
-#include <sqfs/data_reader.h>
-#include <sqfs/dir_reader.h>
-#include <sqfs/error.h>
-#include <sqfs/id_table.h>
 #include <sqfs/inode.h>
-#include <sqfs/io.h>
-#include <sqfs/super.h>
 
+#include "imager/fs/sqread.h"
 #include "imager/util/outfile.h"
 
 #define COPY_BUF (1u << 16)
@@ -32,13 +26,7 @@ struct sq_ctx {
 	struct im_stage *st;
 	const char *what;
 	struct im_error *err;
-	sqfs_file_t *file;
-	sqfs_super_t super;
-	sqfs_compressor_t *cmp;
-	sqfs_id_table_t *ids;
-	sqfs_dir_reader_t *dirs;
-	sqfs_data_reader_t *data;
-	sqfs_tree_node_t *root;
+	struct im_sqfs_reader r;
 };
 
 static int sq_fail(struct sq_ctx *c, const char *step, int rc)
@@ -46,50 +34,6 @@ static int sq_fail(struct sq_ctx *c, const char *step, int rc)
 	return im_fail(c->err, IM_EXIT_INVALID,
 		       "%s: %s failed (libsquashfs error %d; expected a squashfs 4.0 image)",
 		       c->what, step, rc);
-}
-
-static int sq_open(struct sq_ctx *c, const char *path)
-{
-	sqfs_compressor_config_t cfg;
-	int rc;
-
-	c->file = sqfs_open_file(path, SQFS_FILE_OPEN_READ_ONLY);
-	if (!c->file)
-		return im_fail_errno(c->err, im_exit_for_input_errno(errno), "%s", path);
-	if ((rc = sqfs_super_read(&c->super, c->file)))
-		return sq_fail(c, "reading the super block", rc);
-	sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)c->super.compression_id,
-				    c->super.block_size, SQFS_COMP_FLAG_UNCOMPRESS);
-	if ((rc = sqfs_compressor_create(&cfg, &c->cmp)))
-		return im_fail(c->err, IM_EXIT_UNSUPPORTED, "%s: compressor %s not supported",
-			       c->what, sqfs_compressor_name_from_id(c->super.compression_id));
-	c->ids = sqfs_id_table_create(0);
-	c->dirs = sqfs_dir_reader_create(&c->super, c->cmp, c->file, 0);
-	c->data = sqfs_data_reader_create(c->file, c->super.block_size, c->cmp, 0);
-	if (!c->ids || !c->dirs || !c->data)
-		return im_fail(c->err, IM_EXIT_INTERNAL, "out of memory");
-	if ((rc = sqfs_id_table_read(c->ids, c->file, &c->super, c->cmp)))
-		return sq_fail(c, "reading the ID table", rc);
-	if ((rc = sqfs_data_reader_load_fragment_table(c->data, &c->super)))
-		return sq_fail(c, "reading the fragment table", rc);
-	if ((rc = sqfs_dir_reader_get_full_hierarchy(c->dirs, c->ids, NULL, 0, &c->root)))
-		return sq_fail(c, "reading the directory tree", rc);
-	return 0;
-}
-
-static void sq_close(struct sq_ctx *c)
-{
-	sqfs_dir_tree_destroy(c->root);
-	if (c->data)
-		sqfs_destroy(c->data);
-	if (c->dirs)
-		sqfs_destroy(c->dirs);
-	if (c->ids)
-		sqfs_destroy(c->ids);
-	if (c->cmp)
-		sqfs_destroy(c->cmp);
-	if (c->file)
-		sqfs_destroy(c->file);
 }
 
 /* Copy a file's content into a staging file, a block at a time. */
@@ -108,7 +52,7 @@ static int sq_stage_file(struct sq_ctx *c, const sqfs_inode_generic_t *ino, cons
 	sqfs_inode_get_file_size(ino, &len);
 	for (sqfs_u64 off = 0; rc == 0 && off < len;) {
 		sqfs_u32 want = len - off < COPY_BUF ? (sqfs_u32)(len - off) : COPY_BUF;
-		sqfs_s32 n = sqfs_data_reader_read(c->data, ino, off, buf, want);
+		sqfs_s32 n = sqfs_data_reader_read(c->r.data, ino, off, buf, want);
 		if (n <= 0)
 			rc = im_fail(c->err, IM_EXIT_INVALID, "%s: \"%s\": cannot read data (%d)",
 				     c->what, path, (int)n);
@@ -186,11 +130,13 @@ static int load_squashfs(struct im_tree *t, struct im_stage *st, const char *pat
 			 struct im_error *err)
 {
 	struct sq_ctx c = {.t = t, .st = st, .what = path, .err = err};
-	int rc = sq_open(&c, path);
+	int rc = im_sqfs_reader_open(&c.r, path, path, err);
 
+	if (rc == 1)
+		rc = sq_fail(&c, c.r.step, c.r.rc);
 	if (rc == 0)
-		rc = sq_add(&c, c.root, "");
-	sq_close(&c);
+		rc = sq_add(&c, c.r.root, "");
+	im_sqfs_reader_close(&c.r);
 	return rc;
 }
 
