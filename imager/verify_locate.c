@@ -15,6 +15,7 @@
 
 #include "imager/disk/gpt.h"
 #include "imager/efi/pe.h"
+#include "imager/util/compress.h"
 
 #define MAX_RANGES 64
 #define LBL	   1600 /* label buffers: a path in a FAT, then a PE section */
@@ -462,14 +463,6 @@ static int report_ranges(const struct map *m, const struct range *r, size_t k, F
 	return (int)lines;
 }
 
-static int is_compressed(const uint8_t *b, uint64_t n)
-{
-	static const uint8_t gz[] = {0x1f, 0x8b}, zst[] = {0x28, 0xb5, 0x2f, 0xfd},
-			     xz[] = {0xfd, '7', 'z', 'X', 'Z', 0};
-	return (n >= 2 && !memcmp(b, gz, 2)) || (n >= 4 && !memcmp(b, zst, 4)) ||
-	       (n >= 6 && !memcmp(b, xz, 6));
-}
-
 int im_verify_compressed_file(const char *path)
 {
 	uint8_t b[6];
@@ -477,7 +470,7 @@ int im_verify_compressed_file(const char *path)
 	ssize_t n = fd >= 0 ? read(fd, b, sizeof(b)) : -1;
 	if (fd >= 0)
 		close(fd);
-	return n > 0 && is_compressed(b, (uint64_t)n);
+	return n > 0 && im_compress_detect(b, (size_t)n) != IM_COMPRESS_NONE;
 }
 
 /* A .zst/.xz/.gz disk image: the places are those of the decompressed images (both are
@@ -524,7 +517,8 @@ int im_verify_compare(const char *artifact, const char *rebuilt, FILE *report, s
 		goto out;
 	size_t k = diff_ranges(a, an, m.b, m.size, r);
 	rc = 0;
-	if (k && is_compressed(a, an) && is_compressed(m.b, m.size)) {
+	if (k && im_compress_detect(a, an) != IM_COMPRESS_NONE &&
+	    im_compress_detect(m.b, m.size) != IM_COMPRESS_NONE) {
 		rc = compare_decompressed(artifact, rebuilt, r[0].first, report, err);
 	} else if (k) {
 		/* a hybrid ISO has a GPT too: its files are the smaller regions */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "imager/util/base64.h"
+#include "imager/util/compress.h"
 
 #define MAX_SIG	  512
 #define MAX_ITEM  8192	     /* longest item looked for: a certificate */
@@ -264,10 +265,8 @@ static struct archive *open_reader(void)
 
 static int looks_nested(const uint8_t *b, size_t n)
 {
-	static const uint8_t gz[] = {0x1f, 0x8b}, zst[] = {0x28, 0xb5, 0x2f, 0xfd},
-			     xz[] = {0xfd, '7', 'z', 'X', 'Z', 0};
-	return (n >= 2 && !memcmp(b, gz, 2)) || (n >= 4 && !memcmp(b, zst, 4)) ||
-	       (n >= 6 && !memcmp(b, xz, 6)) || (n >= 512 && !memcmp(b + 257, "ustar", 5));
+	return im_compress_detect(b, n) != IM_COMPRESS_NONE ||
+	       (n >= 512 && !memcmp(b + 257, "ustar", 5));
 }
 
 /* A member that is itself compressed or a tar, read through a second libarchive reader

@@ -400,6 +400,19 @@ int im_cstream_write_zeros(struct im_cstream *s, uint64_t len, struct im_error *
 	return zstd_zero_frame(s, len, err);
 }
 
+enum im_compress im_compress_detect(const void *buf, size_t len)
+{
+	static const uint8_t xz[] = {0xfd, '7', 'z', 'X', 'Z', 0}, zst[] = {0x28, 0xb5, 0x2f, 0xfd},
+			     gz[] = {0x1f, 0x8b};
+	if (len >= sizeof(xz) && !memcmp(buf, xz, sizeof(xz)))
+		return IM_COMPRESS_XZ;
+	if (len >= sizeof(zst) && !memcmp(buf, zst, sizeof(zst)))
+		return IM_COMPRESS_ZSTD;
+	if (len >= sizeof(gz) && !memcmp(buf, gz, sizeof(gz)))
+		return IM_COMPRESS_GZIP;
+	return IM_COMPRESS_NONE;
+}
+
 int im_compress_from_name(const char *name)
 {
 	if (name[0] == '.')

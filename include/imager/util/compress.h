@@ -36,6 +36,10 @@ void im_cstream_free(struct im_cstream *s);
 
 /* Name <-> kind: "xz"/".xz", "zst"/"zstd"/".zst", "gz"/".gz", "none"/"raw"; -1 if unknown. */
 int im_compress_from_name(const char *name);
+
+/* The compression whose header starts buf (xz: .xz spec §2.1.1.1, zstd: RFC 8878 §3.1.1,
+ * gzip: RFC 1952 §2.3.1), IM_COMPRESS_NONE for anything else. */
+enum im_compress im_compress_detect(const void *buf, size_t len);
 const char *im_compress_suffix(enum im_compress kind); /* ".xz", ".zst", ".gz", "" */
 
 #endif

@@ -183,6 +183,30 @@ static void test_image_zero_runs(void **state)
 	free(d);
 }
 
+/* Our own streams are told apart by their headers; short or other bytes are not. */
+static void test_detect(void **state)
+{
+	(void)state;
+	static const enum im_compress kinds[] = {IM_COMPRESS_XZ, IM_COMPRESS_ZSTD,
+						 IM_COMPRESS_GZIP};
+	char *d = tu_tmpdir(), p[512];
+	snprintf(p, sizeof(p), "%s/x", d);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		unsigned char head[16] = {0};
+		compress_to(p, kinds[i], 0, (const unsigned char *)"hello", 5);
+		FILE *f = fopen(p, "rb");
+		assert_non_null(f);
+		size_t n = fread(head, 1, sizeof(head), f);
+		fclose(f);
+		assert_int_equal(im_compress_detect(head, n), kinds[i]);
+		assert_int_equal(im_compress_detect(head, 1), IM_COMPRESS_NONE);
+	}
+	tu_rmtree(d);
+	free(d);
+	assert_int_equal(im_compress_detect("ustar", 5), IM_COMPRESS_NONE);
+	assert_int_equal(im_compress_detect("", 0), IM_COMPRESS_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +215,7 @@ int main(void)
 	    cmocka_unit_test(test_gzip_header_fixed),
 	    cmocka_unit_test(test_none_and_names),
 	    cmocka_unit_test(test_image_zero_runs),
+	    cmocka_unit_test(test_detect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
