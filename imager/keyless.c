@@ -22,6 +22,17 @@
 #define URN_CERT "urn:imager:secureboot:uki-certificate"
 #define URN_PCR	 "urn:imager:secureboot:pcr-public-key"
 
+/* 64 hex digits into 32 bytes; -1 for anything else. */
+static int sha256_from_hex(const char *hex, uint8_t out[32])
+{
+	if (strlen(hex) != 64)
+		return -1;
+	for (int k = 0; k < 32; k++)
+		if (sscanf(hex + 2 * k, "%2hhx", &out[k]) != 1)
+			return -1;
+	return 0;
+}
+
 /* The recorded sha256 of the input named by `uri`. */
 static int recorded_fp(const struct imager_json *doc, const char *uri, uint8_t fp[32])
 {
@@ -30,12 +41,8 @@ static int recorded_fp(const struct imager_json *doc, const char *uri, uint8_t f
 	for (size_t i = 0; deps && deps->type == IMAGER_JSON_ARRAY && i < deps->n; i++) {
 		const char *u = imager_json_str_at(deps->kids[i], "uri");
 		const char *hex = imager_json_str_at(deps->kids[i], "digest.sha256");
-		if (!u || !hex || strcmp(u, uri) || strlen(hex) != 64)
-			continue;
-		for (int k = 0; k < 32; k++)
-			if (sscanf(hex + 2 * k, "%2hhx", &fp[k]) != 1)
-				return -1;
-		return 0;
+		if (u && hex && !strcmp(u, uri) && strlen(hex) == 64)
+			return sha256_from_hex(hex, fp);
 	}
 	return -1;
 }
@@ -124,12 +131,9 @@ static int gather_public_files(const char *artifact, const struct imager_json *d
 				rc = write_file(dst, b, len, err);
 			free(b);
 		} else {
-			const uint8_t *in = NULL;
-			for (int k = 0; k < 32; k++)
-				if (sscanf(hex + 2 * k, "%2hhx", &sha[k]) != 1)
-					break;
-			if (strlen(hex) == 64)
-				in = im_sigpool_auth(pool, sha, &len);
+			const uint8_t *in = sha256_from_hex(hex, sha) == 0
+						? im_sigpool_auth(pool, sha, &len)
+						: NULL;
 			rc =
 			    in ? write_file(dst, in, len, err)
 			       : im_fail(err, IMAGER_EXIT_NOT_REPRODUCED,
